@@ -1,0 +1,44 @@
+// A synthetic implicit-feedback data set with planted latent structure and a
+// skewed (Zipf) item popularity, deterministic from the seed. Each user's
+// history depends only on (seed, user), so a worker generates only its own
+// users, and the data do not depend on the number of workers.
+#ifndef RECSYS_COMMON_DATA_SYNTHETIC_H_
+#define RECSYS_COMMON_DATA_SYNTHETIC_H_
+
+#include <cstdint>
+#include <vector>
+
+#include "common/data/dataset.h"
+
+namespace recsys {
+
+struct SyntheticOptions {
+  std::uint64_t users = 2000;
+  std::uint64_t items = 1000;
+  int interactions_per_user = 30;
+  std::uint64_t seed = 1;
+  int latent_dim = 8;
+  double zipf_exponent = 0.8;  // item popularity ~ 1 / rank^s
+};
+
+class SyntheticGenerator {
+ public:
+  // Throws InputError for zero users/items, interactions_per_user < 2 or
+  // interactions_per_user > items.
+  explicit SyntheticGenerator(const SyntheticOptions& options);
+
+  // The interactions of `user` (< users): interactions_per_user distinct
+  // items with timestamps 0, 1, ...; deterministic from (seed, user).
+  std::vector<Interaction> GenerateUser(std::uint64_t user) const;
+
+  const SyntheticOptions& options() const { return options_; }
+
+ private:
+  SyntheticOptions options_;
+  std::vector<float> item_factors_;     // items * latent_dim
+  std::vector<double> popularity_cdf_;  // items, increasing to 1
+};
+
+}  // namespace recsys
+
+#endif  // RECSYS_COMMON_DATA_SYNTHETIC_H_
