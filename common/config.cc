@@ -1,1 +1,221 @@
-// placeholder
+#include "common/config.h"
+
+#include <cxxopts.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <sstream>
+
+#include "common/error.h"
+
+namespace recsys {
+namespace {
+
+// Tuned defaults of each model family (see README, "Quality"). An option the
+// user gives on the command line overrides the model's default.
+struct ModelDefaults {
+  const char* model;
+  int dim;
+  float lr;
+  float l2;
+  int neg_ratio;
+  int epochs;
+  const char* optimizer;
+};
+
+constexpr ModelDefaults kModelDefaults[] = {
+    {"mf", 32, 0.002f, 0.0f, 4, 20, "adam"},
+    {"fm", 32, 0.002f, 0.0f, 4, 20, "adam"},
+};
+
+const ModelDefaults* FindDefaults(const std::string& model) {
+  for (const auto& d : kModelDefaults) {
+    if (model == d.model) return &d;
+  }
+  return nullptr;
+}
+
+std::vector<int> ParseTopK(const std::string& text) {
+  std::vector<int> ks;
+  std::stringstream in(text);
+  std::string part;
+  while (std::getline(in, part, ',')) {
+    std::size_t used = 0;
+    int k = 0;
+    try {
+      k = std::stoi(part, &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    if (used == 0 || used != part.size() || k <= 0) {
+      throw InputError(Concat("--topk: expected positive integers separated by commas (e.g. 10 or 5,10,20), got '",
+                              text, "'"));
+    }
+    ks.push_back(k);
+  }
+  if (ks.empty()) throw InputError("--topk: expected at least one cut-off");
+  std::sort(ks.begin(), ks.end());
+  ks.erase(std::unique(ks.begin(), ks.end()), ks.end());
+  return ks;
+}
+
+}  // namespace
+
+ParsedArgs ParseArgs(int argc, const char* const* argv) {
+  cxxopts::Options options("recsys_worker",
+                           "Distributed parameter-server trainer for recommender models.\n"
+                           "Start under MPI: mpirun -n N recsys_worker [options]. Rank 0 coordinates,\n"
+                           "ranks 1..S are parameter servers, the rest are workers.");
+  Config d;  // defaults shown in --help
+  // clang-format off
+  options.add_options("Model")
+    ("model", "Model: mf, fm", cxxopts::value<std::string>()->default_value(d.model))
+    ("loss", "Loss: bce (sampled negatives) or bpr (pairwise)", cxxopts::value<std::string>()->default_value(d.loss))
+    ("dim", "Embedding dimension (model default)", cxxopts::value<int>())
+    ("init-scale", "Std-dev of the initial embeddings", cxxopts::value<float>()->default_value("0.01"))
+    ("l2", "L2 regularisation on the rows of each batch (model default)", cxxopts::value<float>());
+  options.add_options("Training")
+    ("optimizer", "Server-side optimizer: sgd, adagrad, adam (model default)", cxxopts::value<std::string>())
+    ("lr", "Learning rate (model default)", cxxopts::value<float>())
+    ("epochs", "Training epochs (model default)", cxxopts::value<int>())
+    ("batch-size", "Examples (positives and negatives) per batch", cxxopts::value<int>()->default_value("256"))
+    ("neg-ratio", "Sampled negatives per positive, resampled every epoch (model default)", cxxopts::value<int>());
+  options.add_options("Data")
+    ("format", "Data format: synthetic, ml-100k, ml-1m, ncf, csv", cxxopts::value<std::string>()->default_value(d.format))
+    ("data", "Folder (ml-*), prefix (ncf) or file (csv)", cxxopts::value<std::string>()->default_value(""))
+    ("no-side-features", "Use user and item ids only, even if the data has side features")
+    ("users", "synthetic: number of users", cxxopts::value<std::uint64_t>()->default_value(std::to_string(d.users)))
+    ("items", "synthetic: number of items", cxxopts::value<std::uint64_t>()->default_value(std::to_string(d.items)))
+    ("interactions-per-user", "synthetic: interactions per user", cxxopts::value<int>()->default_value(std::to_string(d.interactions_per_user)));
+  options.add_options("Evaluation")
+    ("eval-candidates", "NCF .test.negative file with each user's held-out item and candidates", cxxopts::value<std::string>()->default_value(""))
+    ("eval-full", "Rank the held-out item against all items the user has not interacted with")
+    ("eval-negatives", "Sampled candidates per user", cxxopts::value<int>()->default_value("99"))
+    ("topk", "Cut-offs K for HR@K and NDCG@K, e.g. 10 or 5,10,20", cxxopts::value<std::string>()->default_value("10"));
+  options.add_options("Parameter servers")
+    ("servers", "Number of parameter-server ranks (default: a quarter of the ranks)", cxxopts::value<int>()->default_value("0"))
+    ("staleness", "Unacknowledged pushes a worker may have in flight", cxxopts::value<int>()->default_value(std::to_string(d.staleness)))
+    ("sync", "Synchronous, deterministic training (staleness 0, bulk-synchronous servers)");
+  options.add_options("Run")
+    ("seed", "Random seed (data, initialisation, sampling)", cxxopts::value<std::uint64_t>()->default_value("1"))
+    ("metrics-out", "Write one JSON object per epoch to this file", cxxopts::value<std::string>()->default_value(""))
+    ("h,help", "Print this help");
+  // clang-format on
+
+  ParsedArgs parsed;
+  cxxopts::ParseResult r;
+  try {
+    r = options.parse(argc, argv);
+  } catch (const cxxopts::exceptions::exception& e) {
+    throw InputError(Concat(e.what(), " (see --help)"));
+  }
+  if (r.count("help")) {
+    parsed.exit_now = true;
+    parsed.message = options.help();
+    return parsed;
+  }
+  if (!r.unmatched().empty()) {
+    throw InputError(Concat("unexpected argument '", r.unmatched().front(), "' (see --help)"));
+  }
+
+  Config& c = parsed.config;
+  try {
+    c.model = r["model"].as<std::string>();
+    const ModelDefaults* md = FindDefaults(c.model);
+    if (md == nullptr) {
+      std::string names;
+      for (const auto& m : kModelDefaults) names += Concat(names.empty() ? "" : ", ", m.model);
+      throw InputError(Concat("--model: unknown model '", c.model, "'; expected one of: ", names));
+    }
+    c.dim = r.count("dim") ? r["dim"].as<int>() : md->dim;
+    c.lr = r.count("lr") ? r["lr"].as<float>() : md->lr;
+    c.l2 = r.count("l2") ? r["l2"].as<float>() : md->l2;
+    c.neg_ratio = r.count("neg-ratio") ? r["neg-ratio"].as<int>() : md->neg_ratio;
+    c.epochs = r.count("epochs") ? r["epochs"].as<int>() : md->epochs;
+    c.optimizer = r.count("optimizer") ? r["optimizer"].as<std::string>() : md->optimizer;
+    c.loss = r["loss"].as<std::string>();
+    c.init_scale = r["init-scale"].as<float>();
+    c.batch_size = r["batch-size"].as<int>();
+    c.format = r["format"].as<std::string>();
+    c.data = r["data"].as<std::string>();
+    c.side_features = r.count("no-side-features") == 0;
+    c.users = r["users"].as<std::uint64_t>();
+    c.items = r["items"].as<std::uint64_t>();
+    c.interactions_per_user = r["interactions-per-user"].as<int>();
+    c.eval_candidates = r["eval-candidates"].as<std::string>();
+    c.eval_full = r.count("eval-full") > 0;
+    c.eval_negatives = r["eval-negatives"].as<int>();
+    c.topk = ParseTopK(r["topk"].as<std::string>());
+    c.servers = r["servers"].as<int>();
+    c.staleness = r["staleness"].as<int>();
+    c.sync = r.count("sync") > 0;
+    c.seed = r["seed"].as<std::uint64_t>();
+    c.metrics_out = r["metrics-out"].as<std::string>();
+  } catch (const cxxopts::exceptions::exception& e) {
+    throw InputError(Concat(e.what(), " (see --help)"));
+  }
+  if (c.sync) c.staleness = 0;
+  ValidateConfig(c);
+  return parsed;
+}
+
+void ValidateConfig(const Config& c) {
+  auto positive = [](const char* name, double v) {
+    if (!(v > 0) || !std::isfinite(v)) throw InputError(Concat(name, " must be positive, got ", v));
+  };
+  positive("--dim", c.dim);
+  positive("--epochs", c.epochs);
+  positive("--batch-size", c.batch_size);
+  positive("--lr", c.lr);
+  positive("--eval-negatives", c.eval_negatives);
+  if (c.dim > 4096) throw InputError(Concat("--dim must be at most 4096, got ", c.dim));
+  if (c.neg_ratio < 1) throw InputError(Concat("--neg-ratio must be at least 1, got ", c.neg_ratio));
+  if (c.loss == "bpr" && c.neg_ratio != 1) {
+    // BPR pairs each positive with exactly one negative.
+  }
+  if (!(c.l2 >= 0) || !std::isfinite(c.l2)) throw InputError(Concat("--l2 must be >= 0, got ", c.l2));
+  if (!(c.init_scale >= 0) || !std::isfinite(c.init_scale)) {
+    throw InputError(Concat("--init-scale must be >= 0, got ", c.init_scale));
+  }
+  if (c.staleness < 0) throw InputError(Concat("--staleness must be >= 0, got ", c.staleness));
+  if (c.loss != "bce" && c.loss != "bpr") {
+    throw InputError(Concat("--loss: unknown loss '", c.loss, "'; expected one of: bce, bpr"));
+  }
+  if (c.optimizer != "sgd" && c.optimizer != "adagrad" && c.optimizer != "adam") {
+    throw InputError(Concat("--optimizer: unknown optimizer '", c.optimizer, "'; expected one of: sgd, adagrad, adam"));
+  }
+  static const char* kFormats[] = {"synthetic", "ml-100k", "ml-1m", "ncf", "csv"};
+  if (std::find_if(std::begin(kFormats), std::end(kFormats), [&](const char* f) { return c.format == f; }) ==
+      std::end(kFormats)) {
+    throw InputError(Concat("--format: unknown format '", c.format, "'; expected one of: synthetic, ml-100k, ml-1m, ncf, csv"));
+  }
+  if (c.format != "synthetic" && c.data.empty()) throw InputError(Concat("--format ", c.format, " needs --data"));
+  if (c.format == "synthetic") {
+    positive("--users", static_cast<double>(c.users));
+    positive("--items", static_cast<double>(c.items));
+    if (c.interactions_per_user < 2) {
+      throw InputError(Concat("--interactions-per-user must be at least 2, got ", c.interactions_per_user));
+    }
+    if (static_cast<std::uint64_t>(c.interactions_per_user) >= c.items) {
+      throw InputError(Concat("--interactions-per-user (", c.interactions_per_user, ") must be below --items (",
+                              c.items, ")"));
+    }
+  }
+  if (c.eval_full && !c.eval_candidates.empty()) {
+    throw InputError("--eval-full and --eval-candidates exclude each other");
+  }
+  if (c.servers < 0) throw InputError(Concat("--servers must be positive, got ", c.servers));
+}
+
+std::string DescribeConfig(const Config& c) {
+  std::string ks;
+  for (int k : c.topk) ks += Concat(ks.empty() ? "" : ",", k);
+  return Concat("model=", c.model, " loss=", c.loss, " dim=", c.dim, " optimizer=", c.optimizer, " lr=", c.lr,
+                " l2=", c.l2, " epochs=", c.epochs, " batch=", c.batch_size, " neg=", c.neg_ratio,
+                " format=", c.format, c.data.empty() ? "" : Concat(" data=", c.data),
+                " side_features=", c.side_features ? "on" : "off", " eval=",
+                c.eval_full ? "full" : (c.eval_candidates.empty() ? Concat(c.eval_negatives, " sampled") : "file"),
+                " topk=", ks, " staleness=", c.staleness, c.sync ? " sync" : " async", " seed=", c.seed);
+}
+
+}  // namespace recsys

@@ -56,12 +56,13 @@ class [[nodiscard]] Status {
 
 }  // namespace recsys
 
-// Asserts an invariant in every build type. The optional streamed detail is
-// evaluated only on failure: RECSYS_CHECK(n > 0) << "n=" << n; is not
-// supported; pass the detail as a second argument: RECSYS_CHECK(n > 0, "n=", n).
-#define RECSYS_CHECK(cond, ...)                                                      \
-  do {                                                                               \
-    if (!(cond)) ::recsys::CheckFailed(__FILE__, __LINE__, #cond, ::recsys::Concat("" __VA_OPT__(, ) __VA_ARGS__)); \
+// Asserts an invariant in every build type, with an optional detail made of
+// streamable parts that are evaluated only on failure:
+//   RECSYS_CHECK(n > 0);  RECSYS_CHECK(n > 0, "n=", n);
+#define RECSYS_CHECK(...) RECSYS_CHECK_IMPL_(__VA_ARGS__, "")
+#define RECSYS_CHECK_IMPL_(cond, ...)                                                          \
+  do {                                                                                         \
+    if (!(cond)) ::recsys::CheckFailed(__FILE__, __LINE__, #cond, ::recsys::Concat(__VA_ARGS__)); \
   } while (0)
 
 #endif  // RECSYS_COMMON_ERROR_H_

@@ -7,6 +7,9 @@
 
 namespace recsys {
 
+// 128-bit products map a 64-bit hash onto [0, n) without a division.
+__extension__ using Uint128 = unsigned __int128;
+
 // The finaliser of SplitMix64: a bijection on 64-bit values with full
 // avalanche. Mix64(x) != Mix64(y) for x != y.
 constexpr std::uint64_t Mix64(std::uint64_t x) {
@@ -37,7 +40,7 @@ class SplitMix64 {
   double NextDouble() { return static_cast<double>(Next() >> 11) * 0x1.0p-53; }
   // Uniform in [0, n), n > 0, without modulo bias worth speaking of (n << 2^64).
   std::uint64_t NextBelow(std::uint64_t n) {
-    return static_cast<std::uint64_t>((static_cast<unsigned __int128>(Next()) * n) >> 64);
+    return static_cast<std::uint64_t>((static_cast<Uint128>(Next()) * n) >> 64);
   }
 
   // Satisfies UniformRandomBitGenerator so <random> and std::shuffle accept it.

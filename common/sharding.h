@@ -13,7 +13,7 @@ namespace recsys {
 // Returns the shard index in [0, num_shards). num_shards > 0.
 inline int ShardOf(TableId table, Key key, int num_shards) {
   const std::uint64_t h = HashCombine(0x5eedULL + table, key);
-  return static_cast<int>((static_cast<unsigned __int128>(h) * static_cast<std::uint64_t>(num_shards)) >> 64);
+  return static_cast<int>((static_cast<Uint128>(h) * static_cast<std::uint64_t>(num_shards)) >> 64);
 }
 
 }  // namespace recsys

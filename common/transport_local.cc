@@ -1,1 +1,133 @@
-// placeholder
+// The in-process backend: ranks are threads, mailboxes are deques under one
+// mutex. Used by tests of the server, client and worker logic.
+#include <condition_variable>
+#include <deque>
+#include <exception>
+#include <mutex>
+#include <thread>
+
+#include "common/error.h"
+#include "common/transport.h"
+
+namespace recsys {
+namespace {
+
+class LocalHub {
+ public:
+  explicit LocalHub(int n) : boxes_(static_cast<std::size_t>(n)) {}
+
+  void Deliver(int dest, Message message) {
+    std::lock_guard<std::mutex> lock(mu_);
+    CheckAborted();
+    boxes_.at(static_cast<std::size_t>(dest)).push_back(std::move(message));
+  }
+
+  bool Take(int self, int source, int tag, Message* out) {
+    std::lock_guard<std::mutex> lock(mu_);
+    CheckAborted();
+    auto& box = boxes_[static_cast<std::size_t>(self)];
+    // The first match in arrival order: per-sender order is kept because a
+    // sender's messages enter the deque in the order they were sent.
+    for (auto it = box.begin(); it != box.end(); ++it) {
+      if ((source == Transport::kAnySource || it->source == source) && (tag == Transport::kAnyTag || it->tag == tag)) {
+        *out = std::move(*it);
+        box.erase(it);
+        return true;
+      }
+    }
+    return false;
+  }
+
+  void SetAborted(int code) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!aborted_) {
+      aborted_ = true;
+      abort_code_ = code;
+    }
+  }
+
+ private:
+  void CheckAborted() const {
+    if (aborted_) throw TransportAborted(abort_code_);
+  }
+
+  std::mutex mu_;
+  // State below is protected by mu_.
+  std::vector<std::deque<Message>> boxes_;
+  bool aborted_ = false;
+  int abort_code_ = 0;
+};
+
+class LocalTransport final : public Transport {
+ public:
+  LocalTransport(std::shared_ptr<LocalHub> hub, int rank, int size) : hub_(std::move(hub)), rank_(rank), size_(size) {}
+
+  int rank() const override { return rank_; }
+  int size() const override { return size_; }
+
+  void Send(int dest, int tag, Bytes data) override {
+    RECSYS_CHECK(dest >= 0 && dest < size_, "dest=", dest);
+    hub_->Deliver(dest, Message{rank_, tag, std::move(data)});
+  }
+
+  bool TryRecv(int source, int tag, Message* out) override { return hub_->Take(rank_, source, tag, out); }
+
+  [[noreturn]] void Abort(int code) override {
+    hub_->SetAborted(code);
+    throw TransportAborted(code);
+  }
+
+  void FlushSends() override {}
+
+ private:
+  std::shared_ptr<LocalHub> hub_;
+  int rank_;
+  int size_;
+};
+
+}  // namespace
+
+std::vector<std::unique_ptr<Transport>> MakeLocalTransports(int n) {
+  auto hub = std::make_shared<LocalHub>(n);
+  std::vector<std::unique_ptr<Transport>> out;
+  for (int r = 0; r < n; ++r) out.push_back(std::make_unique<LocalTransport>(hub, r, n));
+  return out;
+}
+
+void RunLocalRanks(int n, const std::function<void(int rank, Transport& transport)>& fn) {
+  auto transports = MakeLocalTransports(n);
+  std::vector<std::exception_ptr> errors(static_cast<std::size_t>(n));
+  std::vector<std::thread> threads;
+  for (int r = 0; r < n; ++r) {
+    threads.emplace_back([&, r] {
+      try {
+        fn(r, *transports[static_cast<std::size_t>(r)]);
+      } catch (const TransportAborted&) {
+        errors[static_cast<std::size_t>(r)] = std::current_exception();
+      } catch (...) {
+        errors[static_cast<std::size_t>(r)] = std::current_exception();
+        // Like main(): one failing rank brings the others down.
+        try {
+          transports[static_cast<std::size_t>(r)]->Abort(1);
+        } catch (const TransportAborted&) {
+        }
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  // Prefer the root cause over the TransportAborted it caused elsewhere.
+  for (auto& e : errors) {
+    if (!e) continue;
+    try {
+      std::rethrow_exception(e);
+    } catch (const TransportAborted&) {
+    } catch (...) {
+      throw;
+    }
+  }
+  for (auto& e : errors) {
+    if (e) std::rethrow_exception(e);
+  }
+}
+
+}  // namespace recsys

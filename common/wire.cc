@@ -1,1 +1,2 @@
-// placeholder
+// wire.h is header-only; this file keeps the frame layout's static checks in one TU.
+#include "common/wire.h"

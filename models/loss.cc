@@ -1,1 +1,59 @@
-// placeholder
+#include "models/loss.h"
+
+#include <cmath>
+
+#include "common/error.h"
+
+namespace recsys {
+namespace {
+
+// log(1 + exp(z)) without overflow for large z nor loss of precision for
+// very negative z: max(z, 0) + log1p(exp(-|z|)).
+double Softplus(double z) { return (z > 0 ? z : 0.0) + std::log1p(std::exp(-std::fabs(z))); }
+
+// 1 / (1 + exp(-z)), evaluated so that exp never overflows.
+double Sigmoid(double z) {
+  if (z >= 0) return 1.0 / (1.0 + std::exp(-z));
+  const double ez = std::exp(z);
+  return ez / (1.0 + ez);
+}
+
+void CheckShapes(const Batch& batch, const Vector& logits) {
+  RECSYS_CHECK(logits.size() == batch.size, "logits=", logits.size(), " batch=", batch.size);
+  RECSYS_CHECK(batch.label.size() == static_cast<size_t>(batch.size), "labels=", batch.label.size(),
+               " batch=", batch.size);
+}
+
+}  // namespace
+
+double BceLoss::Compute(const Batch& batch, const Vector& logits, Vector* dlogits) const {
+  CheckShapes(batch, logits);
+  dlogits->resize(batch.size);
+  double total = 0;
+  for (int e = 0; e < batch.size; ++e) {
+    const double z = logits[e];
+    const double y = batch.label[e];
+    // -[y log s(z) + (1-y) log(1-s(z))] = softplus(z) - y z, exact in y in [0, 1].
+    total += Softplus(z) - y * z;
+    (*dlogits)[e] = static_cast<Real>(Sigmoid(z) - y);
+  }
+  return total;
+}
+
+double BprLoss::Compute(const Batch& batch, const Vector& logits, Vector* dlogits) const {
+  CheckShapes(batch, logits);
+  RECSYS_CHECK(batch.size % 2 == 0, "BPR needs (positive, negative) pairs; batch=", batch.size);
+  dlogits->resize(batch.size);
+  double total = 0;
+  for (int p = 0; p + 1 < batch.size; p += 2) {
+    const double diff = static_cast<double>(logits[p]) - logits[p + 1];
+    // -log s(diff) = softplus(-diff); d/d diff = -s(-diff).
+    total += Softplus(-diff);
+    const double g = Sigmoid(-diff);
+    (*dlogits)[p] = static_cast<Real>(-g);
+    (*dlogits)[p + 1] = static_cast<Real>(g);
+  }
+  return total;
+}
+
+}  // namespace recsys

@@ -1,1 +1,209 @@
-// placeholder
+#include "ps/coordinator.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+
+#include <nlohmann/json.hpp>
+
+#include "common/error.h"
+#include "common/keys.h"
+#include "common/log.h"
+
+namespace recsys {
+namespace {
+
+double Now() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+void SendCommand(Transport& transport, int dest, Command::Kind kind, int epoch, std::int64_t steps = 0) {
+  Command c;
+  c.kind = kind;
+  c.epoch = epoch;
+  c.steps = steps;
+  SendControl(transport, dest, kTagCommand, c);
+}
+
+std::string FormatLine(const EpochResult& r) {
+  std::string metrics;
+  for (std::size_t i = 0; i < r.metrics.ks.size(); ++i) {
+    char buf[96];
+    std::snprintf(buf, sizeof(buf), "  HR@%d %.4f  NDCG@%d %.4f", r.metrics.ks[i], r.metrics.HitRatio(i),
+                  r.metrics.ks[i], r.metrics.Ndcg(i));
+    metrics += buf;
+  }
+  char head[64];
+  std::snprintf(head, sizeof(head), "epoch %3d  loss %.4f", r.epoch, r.loss);
+  char tail[128];
+  std::snprintf(tail, sizeof(tail), "  users %lld  samples/s %.0f  time %.2fs (train %.2fs, eval %.2fs)",
+                static_cast<long long>(r.metrics.users), r.samples_per_second, r.train_seconds + r.eval_seconds,
+                r.train_seconds, r.eval_seconds);
+  return std::string(head) + metrics + tail;
+}
+
+}  // namespace
+
+std::string EpochJson(const EpochResult& r, const std::vector<ServerStats>& servers) {
+  nlohmann::ordered_json j;
+  j["epoch"] = r.epoch;
+  j["loss"] = r.loss;
+  for (std::size_t i = 0; i < r.metrics.ks.size(); ++i) {
+    j["hr@" + std::to_string(r.metrics.ks[i])] = r.metrics.HitRatio(i);
+    j["ndcg@" + std::to_string(r.metrics.ks[i])] = r.metrics.Ndcg(i);
+  }
+  j["users"] = r.metrics.users;
+  j["examples"] = r.examples;
+  j["samples_per_s"] = r.samples_per_second;
+  j["train_seconds"] = r.train_seconds;
+  j["eval_seconds"] = r.eval_seconds;
+  j["pulled_bytes"] = r.pulled_bytes;
+  j["pushed_bytes"] = r.pushed_bytes;
+  // Where the workers' time went, summed over workers.
+  j["time_split"] = {{"sample", r.totals.sample_seconds},
+                     {"pull_wait", r.totals.pull_wait_seconds},
+                     {"compute", r.totals.compute_seconds},
+                     {"push", r.totals.push_seconds}};
+  if (!servers.empty()) {
+    auto list = nlohmann::ordered_json::array();
+    for (const auto& s : servers) {
+      list.push_back({{"rank", s.rank},
+                      {"keys", s.keys},
+                      {"table_bytes", s.table_bytes},
+                      {"rss_bytes", s.rss_bytes},
+                      {"pull_requests", s.pull_requests},
+                      {"push_requests", s.push_requests},
+                      {"pull_bytes", s.pull_bytes},
+                      {"push_bytes", s.push_bytes}});
+    }
+    j["servers"] = list;
+  }
+  return j.dump();
+}
+
+std::vector<EpochResult> RunCoordinator(Transport& transport, const Topology& topology, const Config& config,
+                                        const MakeTablesFn& make_tables) {
+  const int workers = topology.workers();
+  // ---- Agree on the data: item universe and slot layout. ----
+  std::vector<WorkerHello> hellos(static_cast<std::size_t>(workers));
+  for (int i = 0; i < workers; ++i) {
+    int from = -1;
+    auto hello = RecvControl<WorkerHello>(transport, Transport::kAnySource, kTagHello, &from);
+    hellos[static_cast<std::size_t>(topology.WorkerIndex(from))] = std::move(hello);
+  }
+  Setup setup;
+  std::uint64_t users = 0, users_without_test = 0, train_positives = 0;
+  for (const auto& h : hellos) {
+    setup.items.insert(setup.items.end(), h.items.begin(), h.items.end());
+    users += h.users;
+    users_without_test += h.users_without_test;
+    train_positives += h.train_positives;
+  }
+  std::sort(setup.items.begin(), setup.items.end());
+  setup.items.erase(std::unique(setup.items.begin(), setup.items.end()), setup.items.end());
+  // Every worker reads the same feature files, so layouts agree; a worker
+  // without users reports none, so take the first non-empty one.
+  std::vector<std::uint8_t> user_slots, item_slots;
+  for (const auto& h : hellos) {
+    if (!h.user_slot_fields.empty() && user_slots.empty()) user_slots = h.user_slot_fields;
+    if (!h.item_slot_fields.empty() && item_slots.empty()) item_slots = h.item_slot_fields;
+  }
+  setup.slot_field = {kFieldUser, kFieldItem};
+  if (config.side_features) {
+    setup.slot_field.insert(setup.slot_field.end(), user_slots.begin(), user_slots.end());
+    setup.slot_field.insert(setup.slot_field.end(), item_slots.begin(), item_slots.end());
+  }
+  if (setup.items.empty()) throw InputError("the data has no items");
+  setup.tables = make_tables(setup.slot_field);
+  for (int r = 1; r < topology.size(); ++r) SendControl(transport, r, kTagSetup, setup);
+
+  std::printf("recsys-ps: %d ranks (1 coordinator, %d servers, %d workers)\n", topology.size(), topology.servers(),
+              workers);
+  std::printf("config: %s\n", DescribeConfig(config).c_str());
+  std::printf("data: %llu users (%llu without a held-out item), %zu items, %llu training positives, %zu slots\n",
+              static_cast<unsigned long long>(users), static_cast<unsigned long long>(users_without_test),
+              setup.items.size(), static_cast<unsigned long long>(train_positives), setup.slot_field.size());
+  std::fflush(stdout);
+
+  // In --sync mode every worker runs the same number of steps per epoch.
+  const std::uint64_t per_positive = config.loss == "bpr" ? 2 : static_cast<std::uint64_t>(1 + config.neg_ratio);
+  std::int64_t max_steps = 0;
+  for (const auto& h : hellos) {
+    const std::uint64_t examples = h.train_positives * per_positive;
+    max_steps = std::max<std::int64_t>(max_steps, static_cast<std::int64_t>(
+                                                      (examples + config.batch_size - 1) / config.batch_size));
+  }
+
+  std::ofstream metrics_file;
+  const std::string partial = config.metrics_out + ".partial";
+  if (!config.metrics_out.empty()) {
+    metrics_file.open(partial, std::ios::trunc);
+    if (!metrics_file) ThrowInputError(config.metrics_out, 0, "cannot open for writing (--metrics-out)");
+  }
+
+  std::vector<EpochResult> results;
+  for (int epoch = 1; epoch <= config.epochs; ++epoch) {
+    EpochResult r;
+    r.epoch = epoch;
+    const double t0 = Now();
+    for (int w = 0; w < workers; ++w) SendCommand(transport, topology.WorkerRank(w), Command::kTrainEpoch, epoch, max_steps);
+    for (int w = 0; w < workers; ++w) {
+      const auto rep = RecvControl<EpochReport>(transport, Transport::kAnySource, kTagEpochReport);
+      r.totals.loss_sum += rep.loss_sum;
+      r.totals.examples += rep.examples;
+      r.totals.batches += rep.batches;
+      r.totals.sample_seconds += rep.sample_seconds;
+      r.totals.pull_wait_seconds += rep.pull_wait_seconds;
+      r.totals.compute_seconds += rep.compute_seconds;
+      r.totals.push_seconds += rep.push_seconds;
+      r.totals.pulled_bytes += rep.pulled_bytes;
+      r.totals.pushed_bytes += rep.pushed_bytes;
+    }
+    const double t1 = Now();
+    for (int w = 0; w < workers; ++w) SendCommand(transport, topology.WorkerRank(w), Command::kEvaluate, epoch);
+    r.metrics = RankingSums(config.topk);
+    for (int w = 0; w < workers; ++w) {
+      const auto rep = RecvControl<EvalReport>(transport, Transport::kAnySource, kTagEvalReport);
+      r.metrics.Merge(rep.sums);
+    }
+    const double t2 = Now();
+    r.examples = r.totals.examples;
+    r.loss = r.examples ? r.totals.loss_sum / static_cast<double>(r.examples) : 0.0;
+    r.train_seconds = t1 - t0;
+    r.eval_seconds = t2 - t1;
+    r.samples_per_second = r.train_seconds > 0 ? static_cast<double>(r.examples) / r.train_seconds : 0.0;
+    r.pulled_bytes = r.totals.pulled_bytes;
+    r.pushed_bytes = r.totals.pushed_bytes;
+
+    std::vector<ServerStats> servers;
+    for (int s = 0; s < topology.servers(); ++s) SendCommand(transport, topology.ServerRank(s), Command::kReportStats, epoch);
+    for (int s = 0; s < topology.servers(); ++s) {
+      int from = -1;
+      servers.push_back(RecvControl<ServerStats>(transport, Transport::kAnySource, kTagServerStats, &from));
+    }
+    std::sort(servers.begin(), servers.end(), [](const ServerStats& a, const ServerStats& b) { return a.rank < b.rank; });
+
+    std::printf("%s\n", FormatLine(r).c_str());
+    std::fflush(stdout);
+    if (metrics_file.is_open()) {
+      metrics_file << EpochJson(r, servers) << '\n';
+      metrics_file.flush();
+      if (!metrics_file) ThrowInputError(partial, 0, "write failed (--metrics-out)");
+    }
+    results.push_back(std::move(r));
+  }
+
+  for (int w = 0; w < workers; ++w) SendCommand(transport, topology.WorkerRank(w), Command::kStop, 0);
+  for (int s = 0; s < topology.servers(); ++s) SendCommand(transport, topology.ServerRank(s), Command::kStop, 0);
+  transport.FlushSends();
+  if (metrics_file.is_open()) {
+    metrics_file.close();
+    if (std::rename(partial.c_str(), config.metrics_out.c_str()) != 0) {
+      ThrowInputError(config.metrics_out, 0, "cannot rename the finished metrics file into place");
+    }
+  }
+  return results;
+}
+
+}  // namespace recsys

@@ -1,1 +1,160 @@
-// placeholder
+#include "ps/optimizer.h"
+
+#include <cmath>
+
+#include "common/error.h"
+
+// The element loops below take __restrict pointers: row and state are disjoint
+// parts of one slab row and grad comes from a receive buffer, so they never
+// alias, and saying so spares the compiler a runtime overlap check before it
+// vectorises. The loops that take a sqrt (AdaGrad, Adam) vectorise only under
+// -fno-math-errno: with errno semantics GCC and Clang guard every sqrt call
+// with a branch and give up on the loop. Nothing here reads errno, so the
+// recsys_ps target should compile with -fno-math-errno.
+
+namespace recsys {
+namespace {
+
+class Sgd final : public Optimizer {
+ public:
+  explicit Sgd(const OptimizerConfig& config) : lr_(config.lr) {}
+
+  int StateSize(int /*width*/) const override { return 0; }
+  void InitState(Real* /*state*/, int /*width*/) const override {}
+
+  void Update(Real* __restrict row, Real* /*state*/, const Real* __restrict grad,
+              int width) const override {
+    const Real lr = lr_;
+    for (int i = 0; i < width; ++i) row[i] -= lr * grad[i];
+  }
+
+ private:
+  const Real lr_;
+};
+
+class AdaGrad final : public Optimizer {
+ public:
+  explicit AdaGrad(const OptimizerConfig& config)
+      : lr_(config.lr), eps_(config.eps), initial_accumulator_(config.initial_accumulator) {}
+
+  int StateSize(int width) const override { return width; }
+
+  void InitState(Real* state, int width) const override {
+    const Real a0 = initial_accumulator_;  // a local: state cannot alias it
+    for (int i = 0; i < width; ++i) state[i] = a0;
+  }
+
+  void Update(Real* __restrict row, Real* __restrict acc, const Real* __restrict grad,
+              int width) const override {
+    const Real lr = lr_;
+    const Real eps = eps_;
+    for (int i = 0; i < width; ++i) {
+      const Real g = grad[i];
+      const Real a = acc[i] + g * g;
+      acc[i] = a;
+      row[i] -= lr * g / (std::sqrt(a) + eps);
+    }
+  }
+
+ private:
+  const Real lr_;
+  const Real eps_;
+  const Real initial_accumulator_;
+};
+
+class Adam final : public Optimizer {
+ public:
+  explicit Adam(const OptimizerConfig& config)
+      : lr_(config.lr), beta1_(config.beta1), beta2_(config.beta2), eps_(config.eps) {}
+
+  // m[width], v[width], then the row's step count.
+  int StateSize(int width) const override { return 2 * width + 1; }
+
+  void InitState(Real* state, int width) const override {
+    for (int i = 0; i < 2 * width + 1; ++i) state[i] = 0.0f;
+  }
+
+  void Update(Real* __restrict row, Real* __restrict state, const Real* __restrict grad,
+              int width) const override {
+    // Saturates at 2^24 (t + 1 rounds back to t); see optimizer.h.
+    const Real t = state[2 * width] + 1.0f;
+    state[2 * width] = t;
+
+    // The bias corrections are per row and per step, so they are computed once
+    // here, in double (pow of a float base near 1 loses digits in float), and
+    // folded into two scalars for the element loop:
+    //   lr * (m / bc1) / (sqrt(v / bc2) + eps) = step * m / (sqrt(v * inv_bc2) + eps)
+    const double bc1 = 1.0 - std::pow(static_cast<double>(beta1_), static_cast<double>(t));
+    const double bc2 = 1.0 - std::pow(static_cast<double>(beta2_), static_cast<double>(t));
+    const Real step = static_cast<Real>(static_cast<double>(lr_) / bc1);
+    const Real inv_bc2 = static_cast<Real>(1.0 / bc2);
+
+    AdamRow(row, state, state + width, grad, width, step, inv_bc2);
+  }
+
+ private:
+  // The element loop, with m and v as parameters: GCC trusts __restrict on
+  // parameters, not on pointers derived inside the function.
+  void AdamRow(Real* __restrict row, Real* __restrict m, Real* __restrict v, const Real* __restrict grad,
+               int width, Real step, Real inv_bc2) const {
+    const Real b1 = beta1_;
+    const Real b2 = beta2_;
+    const Real one_minus_b1 = 1.0f - beta1_;
+    const Real one_minus_b2 = 1.0f - beta2_;
+    const Real eps = eps_;
+    for (int i = 0; i < width; ++i) {
+      const Real g = grad[i];
+      const Real mi = b1 * m[i] + one_minus_b1 * g;
+      const Real vi = b2 * v[i] + one_minus_b2 * (g * g);
+      m[i] = mi;
+      v[i] = vi;
+      row[i] -= step * mi / (std::sqrt(vi * inv_bc2) + eps);
+    }
+  }
+
+  const Real lr_;
+  const Real beta1_;
+  const Real beta2_;
+  const Real eps_;
+};
+
+void CheckPositive(const OptimizerConfig& config, const char* what, float value) {
+  if (!(std::isfinite(value) && value > 0.0f)) {
+    throw InputError(Concat("optimizer '", config.name, "': ", what,
+                            " must be a finite number > 0, got ", value));
+  }
+}
+
+void CheckBeta(const OptimizerConfig& config, const char* what, float value) {
+  // Written so that NaN fails too. beta = 1 would make the bias correction
+  // 1 - beta^t zero.
+  if (!(value >= 0.0f && value < 1.0f)) {
+    throw InputError(Concat("optimizer '", config.name, "': ", what, " must be in [0, 1), got ", value));
+  }
+}
+
+}  // namespace
+
+std::unique_ptr<Optimizer> MakeOptimizer(const OptimizerConfig& config) {
+  const std::string& name = config.name;
+  if (name != "sgd" && name != "adagrad" && name != "adam") {
+    throw InputError(Concat("unknown optimizer '", name, "'; valid names: sgd, adagrad, adam"));
+  }
+  CheckPositive(config, "lr", config.lr);
+  if (name == "sgd") return std::make_unique<Sgd>(config);
+
+  CheckPositive(config, "eps", config.eps);
+  if (name == "adagrad") {
+    if (!(std::isfinite(config.initial_accumulator) && config.initial_accumulator >= 0.0f)) {
+      throw InputError(Concat("optimizer 'adagrad': initial_accumulator must be a finite number >= 0, got ",
+                              config.initial_accumulator));
+    }
+    return std::make_unique<AdaGrad>(config);
+  }
+
+  CheckBeta(config, "beta1", config.beta1);
+  CheckBeta(config, "beta2", config.beta2);
+  return std::make_unique<Adam>(config);
+}
+
+}  // namespace recsys

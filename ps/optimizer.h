@@ -2,7 +2,10 @@
 // at a time; its per-row state (AdaGrad accumulators, Adam moments and step
 // count) is stored by the table right after the row's weights. Sparse (lazy)
 // semantics: a row is updated only when a gradient for it arrives, and Adam
-// counts steps per row.
+// counts steps per row (as TensorFlow's LazyAdam and PyTorch's SparseAdam), so
+// a row's trajectory depends only on its own gradients, never on which other
+// rows share its server. That is what makes a run's result independent of the
+// number of servers.
 #ifndef RECSYS_PS_OPTIMIZER_H_
 #define RECSYS_PS_OPTIMIZER_H_
 
@@ -22,6 +25,21 @@ struct OptimizerConfig {
   float initial_accumulator = 0.0f;  // adagrad
 };
 
+// The update rules, with g the gradient and every operation per element:
+//
+//   sgd      w -= lr * g                                        state: none
+//   adagrad  acc += g^2;  w -= lr * g / (sqrt(acc) + eps)       state: acc[width]
+//   adam     m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g^2;  t += 1;
+//            w -= lr * (m / (1-b1^t)) / (sqrt(v / (1-b2^t)) + eps)
+//                                                   state: m[width], v[width], t
+//
+// Adam keeps the row's step count t as a float in the last slot of the state.
+// A float counts exactly up to 2^24 (16.7M) updates of one row; past that,
+// t stays at 2^24, where both bias corrections are 1 to float precision, so
+// the update is unchanged.
+//
+// Thread safety: an Optimizer is immutable after construction, so any number
+// of threads may call its const methods at once, on distinct rows.
 class Optimizer {
  public:
   virtual ~Optimizer() = default;
@@ -29,11 +47,16 @@ class Optimizer {
   virtual int StateSize(int width) const = 0;
   // Writes the initial state of a new row into state[0..StateSize(width)).
   virtual void InitState(Real* state, int width) const = 0;
-  // Applies one gradient step to row[0..width) with its state.
+  // Applies one gradient step to row[0..width) with its state. `grad` must not
+  // overlap row or state. No allocation; one virtual call per row, the loop
+  // over elements is branch-free so the compiler can vectorise it.
   virtual void Update(Real* row, Real* state, const Real* grad, int width) const = 0;
 };
 
-// Throws InputError for an unknown name or a non-positive learning rate.
+// Returns the optimizer named by config.name. Throws InputError for an unknown
+// name (the message lists the valid ones), a learning rate that is not a
+// finite number > 0, a beta outside [0, 1) or an eps that is not > 0 (for the
+// optimizers that use them), or a negative initial_accumulator.
 std::unique_ptr<Optimizer> MakeOptimizer(const OptimizerConfig& config);
 
 }  // namespace recsys

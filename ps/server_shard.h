@@ -1,5 +1,12 @@
 // A server's shard of every table of the model. Pure logic: data in, data
 // out; no MPI, no threads (the server loop drives it).
+//
+// The shard holds whichever rows the workers route to it (ShardOf in
+// common/sharding.h); it never checks that routing. Because rows start at
+// InitRow's values and the optimizers are lazy and per row, a row's value
+// after a sequence of pushes is bit-identical whatever the number of servers.
+//
+// Thread safety: none; one thread (the server loop) owns a shard.
 #ifndef RECSYS_PS_SERVER_SHARD_H_
 #define RECSYS_PS_SERVER_SHARD_H_
 
@@ -16,14 +23,22 @@ namespace recsys {
 
 class ServerShard {
  public:
+  // specs[i].id must be i (a broken order is a bug: RECSYS_CHECK). Throws
+  // InputError for a bad optimizer config (see MakeOptimizer).
   ServerShard(const std::vector<TableSpec>& specs, std::uint64_t seed, const OptimizerConfig& optimizer);
   ServerShard(const ServerShard&) = delete;
   ServerShard& operator=(const ServerShard&) = delete;
 
   // Writes rows of keys[0..n) of `table` into out (n * width floats),
-  // creating missing rows. Throws InputError for an unknown table.
+  // creating missing rows. `table` and the keys come off the wire, so they
+  // are checked: an unknown table, or a key of a dense block that is not
+  // MakeKey(kFieldDense, r) with r < dense_rows(), throws InputError (rows
+  // before the bad key have been served).
   void Pull(TableId table, const Key* keys, std::size_t n, Real* out);
-  // Applies grads (n * width floats) to rows of keys[0..n) of `table`.
+  // Applies grads (n * width floats) to rows of keys[0..n) of `table`, in
+  // order, creating missing rows first. A key repeated in one push gets each
+  // of its gradients applied in turn (workers sum them first). Errors as for
+  // Pull (gradients before the bad key have been applied).
   void Push(TableId table, const Key* keys, std::size_t n, const Real* grads);
 
   std::size_t num_tables() const { return tables_.size(); }
@@ -34,9 +49,13 @@ class ServerShard {
   std::size_t total_bytes() const;
 
  private:
+  // The table `id`, or InputError naming `op` if there is none.
+  EmbeddingTable& TableOrThrow(TableId id, const char* op);
+
   // Constant after construction.
   std::unique_ptr<Optimizer> optimizer_;
-  std::vector<EmbeddingTable> tables_;  // indexed by TableId
+  // Indexed by TableId. The tables' rows change; the vector does not.
+  std::vector<EmbeddingTable> tables_;
 };
 
 }  // namespace recsys

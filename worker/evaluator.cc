@@ -1,1 +1,80 @@
-// placeholder
+#include "worker/evaluator.h"
+
+#include <algorithm>
+
+#include "common/error.h"
+
+namespace recsys {
+
+Evaluator::Evaluator(const Config& config, const std::vector<UserHistory>* users, const Dataset* data,
+                     const NegativeSampler* sampler)
+    : config_(config), users_(users), sampler_(sampler) {
+  const auto& items = sampler_->items();
+  for (std::size_t u = 0; u < users_->size(); ++u) {
+    const UserHistory& h = (*users_)[u];
+    if (!h.has_test) continue;
+    eval_users_.push_back(u);
+    if (config_.eval_full) continue;
+    std::vector<std::uint64_t> negatives;
+    if (data->has_given_test) {
+      auto it = data->test_candidates.find(h.user);
+      if (it == data->test_candidates.end()) {
+        throw InputError(Concat("user ", h.user, " has a held-out item but no candidate list"));
+      }
+      negatives = it->second;
+      for (auto item : negatives) {
+        if (!std::binary_search(items.begin(), items.end(), item)) {
+          throw InputError(Concat("candidate item ", item, " of user ", h.user, " is not in the data's items"));
+        }
+      }
+    } else {
+      negatives = SampleEvalCandidates(*sampler_, config_.seed, h.user, h.positives, config_.eval_negatives);
+    }
+    candidates_.push_back(std::move(negatives));
+  }
+}
+
+void Evaluator::Candidates(std::size_t e, std::vector<std::uint64_t>* out) const {
+  const UserHistory& h = (*users_)[eval_users_[e]];
+  out->clear();
+  out->push_back(h.test_item);
+  if (!config_.eval_full) {
+    out->insert(out->end(), candidates_[e].begin(), candidates_[e].end());
+    return;
+  }
+  // Full ranking: every item the user never interacted with.
+  for (auto item : sampler_->items()) {
+    if (!std::binary_search(h.positives.begin(), h.positives.end(), item)) out->push_back(item);
+  }
+}
+
+RankingSums Evaluator::Evaluate(const ScoreFn& score, std::size_t chunk_examples) const {
+  RankingSums sums(config_.topk);
+  std::vector<Example> examples;
+  std::vector<std::size_t> starts;  // per user in the chunk: first example
+  std::vector<float> scores;
+  std::vector<std::uint64_t> cands;
+  auto flush = [&] {
+    if (examples.empty()) return;
+    score(examples, &scores);
+    RECSYS_CHECK(scores.size() == examples.size());
+    starts.push_back(examples.size());
+    for (std::size_t i = 0; i + 1 < starts.size(); ++i) {
+      const std::size_t begin = starts[i], end = starts[i + 1];
+      sums.Add(RankOfPositive(scores[begin], scores.data() + begin + 1, static_cast<int>(end - begin - 1)));
+    }
+    examples.clear();
+    starts.clear();
+  };
+  for (std::size_t e = 0; e < eval_users_.size(); ++e) {
+    Candidates(e, &cands);
+    if (!examples.empty() && examples.size() + cands.size() > chunk_examples) flush();
+    starts.push_back(examples.size());
+    const std::uint64_t user = (*users_)[eval_users_[e]].user;
+    for (auto item : cands) examples.push_back(Example{user, item, 0.0f});
+  }
+  flush();
+  return sums;
+}
+
+}  // namespace recsys

@@ -1,1 +1,275 @@
-// placeholder
+#include "worker/worker_loop.h"
+
+#include <algorithm>
+#include <chrono>
+#include <memory>
+
+#include "common/control.h"
+#include "common/data/dataset.h"
+#include "common/data/sampler.h"
+#include "common/data/split.h"
+#include "common/error.h"
+#include "common/hash.h"
+#include "common/log.h"
+#include "models/loss.h"
+#include "models/model.h"
+#include "worker/batcher.h"
+#include "worker/evaluator.h"
+#include "worker/ps_client.h"
+
+namespace recsys {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double Since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+DataOptions DataOptionsFrom(const Config& c) {
+  DataOptions o;
+  o.format = c.format;
+  o.path = c.data;
+  o.eval_candidates = c.eval_candidates;
+  o.side_features = c.side_features;
+  o.seed = c.seed;
+  o.users = c.users;
+  o.items = c.items;
+  o.interactions_per_user = c.interactions_per_user;
+  return o;
+}
+
+class Worker {
+ public:
+  Worker(Transport& transport, const Topology& topology, const Config& config)
+      : transport_(transport), topology_(topology), config_(config), index_(topology.WorkerIndex(transport.rank())) {}
+
+  void Run() {
+    LoadData();
+    const auto setup = RecvControl<Setup>(transport_, 0, kTagSetup);
+    Prepare(setup);
+    for (;;) {
+      const auto command = RecvControl<Command>(transport_, 0, kTagCommand);
+      if (command.kind == Command::kStop) break;
+      if (command.kind == Command::kTrainEpoch) {
+        SendControl(transport_, 0, kTagEpochReport, TrainEpoch(command.epoch, command.steps));
+      } else if (command.kind == Command::kEvaluate) {
+        SendControl(transport_, 0, kTagEvalReport, Evaluate());
+      } else {
+        throw InputError(Concat("worker got unexpected command ", command.kind));
+      }
+    }
+    transport_.FlushSends();
+  }
+
+ private:
+  void LoadData() {
+    const Topology& topo = topology_;
+    const int me = index_;
+    data_ = ReadDataset(DataOptionsFrom(config_), [&topo, me](std::uint64_t user) { return topo.WorkerOfUser(user) == me; });
+    SplitStats stats;
+    users_ = LeaveOneOutSplit(data_, /*validation=*/false, &stats);
+    WorkerHello hello;
+    hello.items = data_.items;
+    hello.user_slot_fields = data_.user_slot_fields;
+    hello.item_slot_fields = data_.item_slot_fields;
+    hello.users = users_.size();
+    hello.users_without_test = stats.users_without_test;
+    for (const auto& u : users_) hello.train_positives += u.train.size();
+    SendControl(transport_, 0, kTagHello, hello);
+  }
+
+  void Prepare(const Setup& setup) {
+    ModelConfig mc;
+    mc.name = config_.model;
+    mc.dim = config_.dim;
+    mc.slot_field = setup.slot_field;
+    mc.init_scale = config_.init_scale;
+    model_ = MakeModel(mc);
+    loss_ = MakeLoss(config_.loss);
+    tables_ = model_->Tables();
+    RECSYS_CHECK(tables_.size() == setup.tables.size(), "worker and coordinator disagree on the model's tables");
+    sampler_ = std::make_unique<NegativeSampler>(setup.items);
+    // A user must have enough unseen items for its negatives.
+    for (const auto& u : users_) {
+      if (u.positives.size() >= sampler_->items().size()) {
+        throw InputError(Concat("user ", u.user, " interacted with all ", sampler_->items().size(),
+                                " items; no negatives can be sampled"));
+      }
+    }
+    batcher_ = std::make_unique<BatchBuilder>(setup.slot_field, &data_);
+    evaluator_ = std::make_unique<Evaluator>(config_, &users_, &data_, sampler_.get());
+    client_ = std::make_unique<PsClient>(&transport_, topology_, tables_, config_.sync);
+    state_.rng = SplitMix64(HashCombine(config_.seed, 0xd20900ULL + static_cast<std::uint64_t>(index_)));
+  }
+
+  // The epoch's examples: every training positive with its sampled
+  // negatives (fresh each epoch), shuffled. For a pairwise loss each positive
+  // is followed by one negative and pairs are shuffled as units.
+  void MakeExamples(int epoch) {
+    SplitMix64 rng(HashCombine(HashCombine(config_.seed, 0xe0c4ULL + static_cast<std::uint64_t>(epoch)),
+                               static_cast<std::uint64_t>(index_)));
+    examples_.clear();
+    const bool pairwise = loss_->pairwise();
+    const int negatives = pairwise ? 1 : config_.neg_ratio;
+    for (const auto& u : users_) {
+      for (auto item : u.train) {
+        examples_.push_back(Example{u.user, item, 1.0f});
+        for (int k = 0; k < negatives; ++k) examples_.push_back(Example{u.user, sampler_->Sample(rng, u.positives), 0.0f});
+      }
+    }
+    if (!pairwise) {
+      std::shuffle(examples_.begin(), examples_.end(), rng);
+      return;
+    }
+    // Fisher-Yates over pairs.
+    const std::size_t pairs = examples_.size() / 2;
+    for (std::size_t i = pairs; i > 1; --i) {
+      const std::size_t j = rng.NextBelow(i);
+      std::swap(examples_[2 * (i - 1)], examples_[2 * j]);
+      std::swap(examples_[2 * (i - 1) + 1], examples_[2 * j + 1]);
+    }
+  }
+
+  // One slot of the two-deep pipeline: a batch and its pulled rows.
+  struct Slot {
+    Batch batch;
+    ParamBuffers params;
+    PsClient::Ticket ticket = 0;
+  };
+
+  void StartBatch(std::int64_t step, std::int64_t own_batches, Slot* slot, EpochReport* report) {
+    const auto t0 = Clock::now();
+    const std::int64_t b = static_cast<std::int64_t>(config_.batch_size);
+    if (step < own_batches) {
+      const std::size_t begin = static_cast<std::size_t>(step * b);
+      const std::size_t end = std::min(examples_.size(), static_cast<std::size_t>((step + 1) * b));
+      batcher_->Build(examples_.data() + begin, static_cast<int>(end - begin), &slot->batch);
+    } else {
+      // --sync: this worker is out of data but still steps with the others.
+      slot->batch.size = 0;
+      slot->batch.keys.clear();
+    }
+    report->sample_seconds += Since(t0);
+    slot->ticket = client_->Pull(slot->batch.keys, &slot->params);
+  }
+
+  EpochReport TrainEpoch(int epoch, std::int64_t sync_steps) {
+    EpochReport report;
+    const auto start = Clock::now();
+    MakeExamples(epoch);
+    report.sample_seconds += Since(start);
+    const std::int64_t own = static_cast<std::int64_t>((examples_.size() + config_.batch_size - 1) / config_.batch_size);
+    const std::int64_t steps = config_.sync ? sync_steps : own;
+    RECSYS_CHECK(steps >= own, "sync steps ", steps, " < own batches ", own);
+    const int k = config_.staleness;
+    const std::uint64_t pulled0 = client_->pulled_bytes(), pushed0 = client_->pushed_bytes();
+
+    Slot slots[2];
+    if (steps > 0) StartBatch(0, own, &slots[0], &report);
+    for (std::int64_t t = 0; t < steps; ++t) {
+      Slot& cur = slots[t % 2];
+      Slot& next = slots[(t + 1) % 2];
+      // Prefetch: the pull of batch t+1 overlaps the compute of batch t.
+      // It will not see push t, which counts as one push in flight.
+      bool prefetched = false;
+      if (t + 1 < steps && k >= 1) {
+        const auto tw = Clock::now();
+        client_->WaitPushes(k - 1);
+        report.push_seconds += Since(tw);
+        StartBatch(t + 1, own, &next, &report);
+        prefetched = true;
+      }
+      auto tw = Clock::now();
+      client_->Wait(cur.ticket);
+      report.pull_wait_seconds += Since(tw);
+
+      if (cur.batch.size > 0) {
+        const auto tc = Clock::now();
+        report.loss_sum += ComputeGradients(cur);
+        report.examples += static_cast<std::uint64_t>(cur.batch.size);
+        report.compute_seconds += Since(tc);
+      } else {
+        grads_.Shape(tables_, 0);
+      }
+      const auto tp = Clock::now();
+      client_->Push(cur.batch.keys, grads_);
+      if (t + 1 < steps && !prefetched) {
+        client_->WaitPushes(k);
+        report.push_seconds += Since(tp);
+        StartBatch(t + 1, own, &next, &report);
+      } else {
+        report.push_seconds += Since(tp);
+      }
+      ++report.batches;
+    }
+    const auto tw = Clock::now();
+    client_->WaitPushes(0);  // the epoch ends with every update applied
+    report.push_seconds += Since(tw);
+    report.seconds = Since(start);
+    report.pulled_bytes = client_->pulled_bytes() - pulled0;
+    report.pushed_bytes = client_->pushed_bytes() - pushed0;
+    return report;
+  }
+
+  // Forward, loss, backward and L2 for one batch; leaves gradients in grads_.
+  double ComputeGradients(Slot& slot) {
+    state_.training = true;
+    model_->Forward(slot.batch, slot.params.view, &state_);
+    const double loss = loss_->Compute(slot.batch, state_.logits, &state_.dlogits);
+    grads_.Shape(tables_, slot.batch.keys.size());
+    grads_.Zero();
+    model_->Backward(slot.batch, slot.params.view, &state_, grads_.view);
+    if (config_.l2 > 0) {
+      // L2 on the rows of this batch (the lazy form a parameter server can
+      // apply: untouched rows are not decayed).
+      for (std::size_t t = 0; t < tables_.size(); ++t) {
+        auto& g = grads_.storage[t];
+        const auto& w = slot.params.storage[t];
+        for (std::size_t i = 0; i < g.size(); ++i) g[i] += config_.l2 * w[i];
+      }
+    }
+    return loss;
+  }
+
+  EvalReport Evaluate() {
+    const auto start = Clock::now();
+    EvalReport report;
+    Slot slot;
+    report.sums = evaluator_->Evaluate([&](const std::vector<Example>& examples, std::vector<float>* scores) {
+      batcher_->Build(examples.data(), static_cast<int>(examples.size()), &slot.batch);
+      client_->Wait(client_->Pull(slot.batch.keys, &slot.params, /*eval=*/true));
+      state_.training = false;
+      model_->Forward(slot.batch, slot.params.view, &state_);
+      scores->assign(state_.logits.data(), state_.logits.data() + state_.logits.size());
+    });
+    report.seconds = Since(start);
+    return report;
+  }
+
+  // Constant after construction.
+  Transport& transport_;
+  const Topology& topology_;
+  const Config& config_;
+  const int index_;
+
+  Dataset data_;
+  std::vector<UserHistory> users_;
+  std::unique_ptr<Model> model_;
+  std::unique_ptr<Loss> loss_;
+  std::vector<TableSpec> tables_;
+  std::unique_ptr<NegativeSampler> sampler_;
+  std::unique_ptr<BatchBuilder> batcher_;
+  std::unique_ptr<Evaluator> evaluator_;
+  std::unique_ptr<PsClient> client_;
+  ModelState state_;
+  ParamBuffers grads_;
+  std::vector<Example> examples_;
+};
+
+}  // namespace
+
+void RunWorker(Transport& transport, const Topology& topology, const Config& config) {
+  Worker worker(transport, topology, config);
+  worker.Run();
+}
+
+}  // namespace recsys

@@ -35,8 +35,16 @@ class SyntheticGenerator {
 
  private:
   SyntheticOptions options_;
-  std::vector<float> item_factors_;     // items * latent_dim
-  std::vector<double> popularity_cdf_;  // items, increasing to 1
+  // Constant after construction, so GenerateUser may run on many threads.
+  std::vector<float> item_factors_;  // items * latent_dim, row-major
+  // Vose alias table of the Zipf popularity: slot i yields item i with
+  // probability `probability`, else item `alias`. One struct per slot, so a
+  // draw touches one cache line.
+  struct AliasSlot {
+    double probability = 1.0;
+    std::uint64_t alias = 0;
+  };
+  std::vector<AliasSlot> popularity_;
 };
 
 }  // namespace recsys

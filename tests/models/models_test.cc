@@ -1,1 +1,445 @@
-// placeholder
+// Tests of the models: hand-computed logits, the FM sum-square trick against
+// the naive double sum, and numerical gradient checks of every parameter of
+// every table for every (model, loss, batch shape).
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <memory>
+#include <ostream>
+#include <random>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "common/error.h"
+#include "common/keys.h"
+#include "models/fm.h"
+#include "models/loss.h"
+#include "models/mf.h"
+#include "models/model.h"
+
+namespace recsys {
+namespace {
+
+// One example's slots as (key, value); a value of 0 with key 0 marks an
+// empty slot.
+struct SlotSpec {
+  bool empty = true;
+  Key key = 0;
+  Real value = 0;
+};
+SlotSpec Slot(std::uint8_t field, std::uint64_t id, Real value = 1.0f) { return {false, MakeKey(field, id), value}; }
+const SlotSpec kEmpty{};
+
+// Builds a Batch the way the worker does: de-duplicated keys in order of
+// first appearance, slots referring to them by index. `extra_keys` are added
+// to the batch without being referenced (their gradients must stay zero).
+Batch BuildBatch(const std::vector<std::uint8_t>& slot_field, const std::vector<std::vector<SlotSpec>>& examples,
+                 const std::vector<Real>& labels, const std::vector<Key>& extra_keys = {}) {
+  Batch batch;
+  batch.size = static_cast<int>(examples.size());
+  batch.slots = static_cast<int>(slot_field.size());
+  batch.slot_field = slot_field;
+  batch.label = labels;
+  std::map<Key, std::int32_t> index;
+  auto row_of = [&](Key key) {
+    auto it = index.find(key);
+    if (it != index.end()) return it->second;
+    const auto r = static_cast<std::int32_t>(batch.keys.size());
+    index.emplace(key, r);
+    batch.keys.push_back(key);
+    return r;
+  };
+  for (const auto& example : examples) {
+    EXPECT_EQ(example.size(), slot_field.size());
+    for (const SlotSpec& s : example) {
+      batch.row.push_back(s.empty ? -1 : row_of(s.key));
+      batch.value.push_back(s.empty ? 0.0f : s.value);
+    }
+  }
+  for (Key key : extra_keys) row_of(key);
+  return batch;
+}
+
+const std::vector<std::uint8_t> kUserItem = {kFieldUser, kFieldItem};
+const std::vector<std::uint8_t> kWithSides = {kFieldUser, kFieldItem, kFieldAge, kFieldGenre, kFieldGenre};
+
+// Six examples (three (positive, negative) pairs, so BCE and BPR both apply)
+// with users and items repeated across examples, so per-key summation of
+// gradients is exercised.
+Batch UserItemBatch() {
+  using F = Field;
+  return BuildBatch(kUserItem,
+                    {{Slot(F::kFieldUser, 0), Slot(F::kFieldItem, 0)},
+                     {Slot(F::kFieldUser, 0), Slot(F::kFieldItem, 1)},
+                     {Slot(F::kFieldUser, 1), Slot(F::kFieldItem, 0)},
+                     {Slot(F::kFieldUser, 1), Slot(F::kFieldItem, 2)},
+                     {Slot(F::kFieldUser, 2), Slot(F::kFieldItem, 1)},
+                     {Slot(F::kFieldUser, 0), Slot(F::kFieldItem, 3)}},
+                    {1, 0, 1, 0, 1, 0}, {MakeKey(kFieldItem, 99)});
+}
+
+// As UserItemBatch, plus an age slot (one-hot, sometimes missing) and a
+// two-slot multi-hot genre field (values 1/n, the second slot empty for a
+// single genre, both empty for none). Genres and ages repeat across examples.
+Batch SideFeatureBatch() {
+  using F = Field;
+  const Real h = 0.5f;
+  return BuildBatch(
+      kWithSides,
+      {{Slot(F::kFieldUser, 0), Slot(F::kFieldItem, 0), Slot(F::kFieldAge, 3), Slot(F::kFieldGenre, 0, h),
+        Slot(F::kFieldGenre, 1, h)},
+       {Slot(F::kFieldUser, 0), Slot(F::kFieldItem, 1), Slot(F::kFieldAge, 3), Slot(F::kFieldGenre, 2), kEmpty},
+       {Slot(F::kFieldUser, 1), Slot(F::kFieldItem, 0), Slot(F::kFieldAge, 5), Slot(F::kFieldGenre, 0, h),
+        Slot(F::kFieldGenre, 1, h)},
+       {Slot(F::kFieldUser, 1), Slot(F::kFieldItem, 2), Slot(F::kFieldAge, 5), kEmpty, kEmpty},
+       {Slot(F::kFieldUser, 2), Slot(F::kFieldItem, 1), kEmpty, Slot(F::kFieldGenre, 2), kEmpty},
+       {Slot(F::kFieldUser, 0), Slot(F::kFieldItem, 3), Slot(F::kFieldAge, 3), Slot(F::kFieldGenre, 1, h),
+        Slot(F::kFieldGenre, 2, h)}},
+      {1, 0, 1, 0, 1, 0}, {MakeKey(kFieldGenre, 99)});
+}
+
+// Owns the storage of one value per parameter of every table, laid out as
+// the worker lays out pulled rows.
+class Params {
+ public:
+  Params(const std::vector<TableSpec>& tables, const Batch& batch) {
+    for (const TableSpec& spec : tables) {
+      const std::int64_t rows = spec.dense() ? spec.dense_rows() : static_cast<std::int64_t>(batch.keys.size());
+      storage_.emplace_back(static_cast<size_t>(rows * spec.width), 0.0f);
+      TableView view;
+      view.rows = rows;
+      view.width = spec.width;
+      views_.push_back(view);
+    }
+    Rebind();
+  }
+  Params(const Params& other) : storage_(other.storage_), views_(other.views_) { Rebind(); }
+  Params& operator=(const Params&) = delete;
+
+  const ParamView& view() const { return views_; }
+  std::vector<std::vector<Real>>& storage() { return storage_; }
+  std::vector<Real>& table(TableId id) { return storage_[id]; }
+
+  void Randomize(std::mt19937* rng, float scale) {
+    std::normal_distribution<float> normal(0.0f, scale);
+    for (auto& table : storage_)
+      for (Real& x : table) x = normal(*rng);
+  }
+
+ private:
+  void Rebind() {
+    for (size_t t = 0; t < views_.size(); ++t) views_[t].data = storage_[t].data();
+  }
+  std::vector<std::vector<Real>> storage_;
+  ParamView views_;
+};
+
+ModelConfig Config(const std::string& name, int dim, const std::vector<std::uint8_t>& slot_field) {
+  ModelConfig config;
+  config.name = name;
+  config.dim = dim;
+  config.slot_field = slot_field;
+  return config;
+}
+
+// ---- Registry and layout ----
+
+TEST(ModelRegistry, NamesAndUnknownNames) {
+  EXPECT_EQ(ModelNames(), (std::vector<std::string>{"mf", "fm"}));
+  for (const std::string& name : ModelNames()) EXPECT_EQ(MakeModel(Config(name, 4, kUserItem))->name(), name);
+  try {
+    MakeModel(Config("deepfmx", 4, kUserItem));
+    FAIL() << "expected InputError";
+  } catch (const InputError& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find("deepfmx"), std::string::npos) << what;
+    EXPECT_NE(what.find("mf, fm"), std::string::npos) << what;
+  }
+}
+
+TEST(ModelRegistry, RejectsNonPositiveDim) {
+  for (int dim : {0, -3}) {
+    for (const char* name : {"mf", "fm"}) {
+      try {
+        MakeModel(Config(name, dim, kUserItem));
+        FAIL() << "expected InputError";
+      } catch (const InputError& e) {
+        EXPECT_NE(std::string(e.what()).find("--dim must be positive"), std::string::npos) << e.what();
+      }
+    }
+  }
+}
+
+TEST(ModelRegistry, MfNeedsUserAndItemSlots) {
+  EXPECT_THROW(MakeModel(Config("mf", 4, {})), InternalError);
+  EXPECT_THROW(MakeModel(Config("mf", 4, {kFieldItem, kFieldUser})), InternalError);
+  // FM takes any slots.
+  EXPECT_NO_THROW(MakeModel(Config("fm", 4, {})));
+}
+
+TEST(ModelTables, EmbeddingAndGlobalBias) {
+  for (const char* name : {"mf", "fm"}) {
+    ModelConfig config = Config(name, 8, kWithSides);
+    config.init_scale = 0.05f;
+    const auto model = MakeModel(config);
+    const std::vector<TableSpec>& tables = model->Tables();
+    ASSERT_EQ(tables.size(), 2u);
+    EXPECT_EQ(tables[0].id, 0u);
+    EXPECT_EQ(tables[0].name, "emb");
+    EXPECT_EQ(tables[0].width, 9);
+    EXPECT_FALSE(tables[0].dense());
+    EXPECT_EQ(tables[0].init, InitKind::kNormal);
+    EXPECT_FLOAT_EQ(tables[0].init_scale, 0.05f);
+    EXPECT_EQ(tables[1].id, 1u);
+    EXPECT_EQ(tables[1].name, "w0");
+    EXPECT_EQ(tables[1].width, 1);
+    EXPECT_EQ(tables[1].dense_size, 1);
+    EXPECT_EQ(tables[1].dense_rows(), 1);
+    EXPECT_EQ(tables[1].init, InitKind::kZeros);
+  }
+}
+
+// ---- MF ----
+
+TEST(MfModel, HandComputedLogit) {
+  const auto model = MakeModel(Config("mf", 2, kUserItem));
+  const Batch batch = BuildBatch(kUserItem, {{Slot(kFieldUser, 7), Slot(kFieldItem, 9)}}, {1});
+  Params params(model->Tables(), batch);
+  params.table(0) = {1.0f, 2.0f, 0.5f,     // user: p = (1, 2), b_u = 0.5
+                     3.0f, -1.0f, 0.25f};  // item: q = (3, -1), b_i = 0.25
+  params.table(1) = {0.1f};                // w0
+  ModelState state;
+  model->Forward(batch, params.view(), &state);
+  ASSERT_EQ(state.logits.size(), 1);
+  // 0.1 + 0.5 + 0.25 + (1*3 + 2*-1)
+  EXPECT_NEAR(state.logits[0], 1.85f, 1e-6);
+}
+
+TEST(MfModel, IgnoresSideFeaturesAndEmptySlots) {
+  const auto model = MakeModel(Config("mf", 2, kWithSides));
+  const Batch batch = BuildBatch(
+      kWithSides,
+      {{Slot(kFieldUser, 7), Slot(kFieldItem, 9), Slot(kFieldAge, 1), Slot(kFieldGenre, 2), kEmpty},
+       {Slot(kFieldUser, 7), kEmpty, kEmpty, kEmpty, kEmpty}},
+      {1, 0});
+  Params params(model->Tables(), batch);
+  std::mt19937 rng(3);
+  params.Randomize(&rng, 1.0f);
+  const Real* u = params.view()[0].Row(0);
+  const Real* i = params.view()[0].Row(1);
+  const Real w0 = params.table(1)[0];
+  ModelState state;
+  model->Forward(batch, params.view(), &state);
+  EXPECT_NEAR(state.logits[0], w0 + u[2] + i[2] + u[0] * i[0] + u[1] * i[1], 1e-5);
+  EXPECT_NEAR(state.logits[1], w0 + u[2], 1e-6);  // a missing item contributes nothing
+}
+
+// ---- FM ----
+
+// Naive O(k n^2) FM in double: w0 + sum w x + sum_{s<t} <v_s, v_t> x_s x_t.
+double NaiveFm(const Batch& batch, const ParamView& params, int dim, int e, double* magnitude) {
+  const TableView& emb = params[0];
+  double logit = params[1].data[0];
+  *magnitude = 0;
+  for (int s = 0; s < batch.slots; ++s) {
+    const int rs = batch.Row(e, s);
+    if (rs < 0) continue;
+    const double xs = batch.Value(e, s);
+    logit += xs * emb.Row(rs)[dim];
+    for (int t = s + 1; t < batch.slots; ++t) {
+      const int rt = batch.Row(e, t);
+      if (rt < 0) continue;
+      double dot = 0;
+      for (int f = 0; f < dim; ++f) {
+        dot += static_cast<double>(emb.Row(rs)[f]) * emb.Row(rt)[f];
+        *magnitude += std::fabs(static_cast<double>(emb.Row(rs)[f]) * emb.Row(rt)[f] * xs * batch.Value(e, t));
+      }
+      logit += dot * xs * batch.Value(e, t);
+    }
+  }
+  return logit;
+}
+
+TEST(FmModel, SumSquareTrickEqualsNaiveDoubleSum) {
+  const int dim = 8;
+  const int slots = 6;
+  const std::vector<std::uint8_t> fields = {kFieldUser, kFieldItem, kFieldAge, kFieldGender, kFieldGenre, kFieldGenre};
+  const auto model = MakeModel(Config("fm", dim, fields));
+  std::mt19937 rng(11);
+  std::uniform_real_distribution<float> value(-2.0f, 2.0f);
+  std::uniform_int_distribution<int> id(0, 4);
+  for (int trial = 0; trial < 5; ++trial) {
+    std::vector<std::vector<SlotSpec>> examples;
+    for (int e = 0; e < 7; ++e) {
+      std::vector<SlotSpec> ex;
+      for (int s = 0; s < slots; ++s) {
+        // Occasional empty side slots; arbitrary real feature values.
+        if (s >= 2 && id(rng) == 0) ex.push_back(kEmpty);
+        else ex.push_back(Slot(fields[static_cast<size_t>(s)], static_cast<std::uint64_t>(id(rng) + 10 * s), value(rng)));
+      }
+      examples.push_back(ex);
+    }
+    const Batch batch = BuildBatch(fields, examples, std::vector<Real>(7, 1.0f));
+    Params params(model->Tables(), batch);
+    params.Randomize(&rng, 1.0f);
+    ModelState state;
+    model->Forward(batch, params.view(), &state);
+    for (int e = 0; e < batch.size; ++e) {
+      double magnitude = 0;
+      const double naive = NaiveFm(batch, params.view(), dim, e, &magnitude);
+      // Relative to the size of the summed terms: float rounding scales with
+      // them, not with the (possibly cancelling) result.
+      EXPECT_NEAR(state.logits[e], naive, 1e-5 * std::max(1.0, magnitude + std::fabs(naive)))
+          << "trial " << trial << " example " << e;
+    }
+  }
+}
+
+TEST(FmModel, GeneralisesMf) {
+  const int dim = 6;
+  const auto fm = MakeModel(Config("fm", dim, kUserItem));
+  const auto mf = MakeModel(Config("mf", dim, kUserItem));
+  const Batch batch = UserItemBatch();
+  Params params(fm->Tables(), batch);
+  std::mt19937 rng(5);
+  params.Randomize(&rng, 0.7f);
+  ModelState fm_state, mf_state;
+  fm->Forward(batch, params.view(), &fm_state);
+  mf->Forward(batch, params.view(), &mf_state);
+  ASSERT_EQ(fm_state.logits.size(), batch.size);
+  for (int e = 0; e < batch.size; ++e) EXPECT_NEAR(fm_state.logits[e], mf_state.logits[e], 1e-5) << e;
+}
+
+TEST(FmModel, StateIsReusedAcrossBatchShapes) {
+  const auto model = MakeModel(Config("fm", 4, kWithSides));
+  const Batch big = SideFeatureBatch();
+  const Batch small = BuildBatch(kUserItem, {{Slot(kFieldUser, 1), Slot(kFieldItem, 2)}}, {1});
+  Params big_params(model->Tables(), big), small_params(model->Tables(), small);
+  std::mt19937 rng(9);
+  big_params.Randomize(&rng, 0.5f);
+  small_params.Randomize(&rng, 0.5f);
+  ModelState shared, fresh;
+  model->Forward(big, big_params.view(), &shared);
+  model->Forward(small, small_params.view(), &shared);
+  model->Forward(small, small_params.view(), &fresh);
+  ASSERT_EQ(shared.logits.size(), 1);
+  EXPECT_EQ(shared.logits[0], fresh.logits[0]);
+}
+
+// ---- Gradients ----
+
+struct GradCase {
+  std::string model;
+  std::string loss;
+  bool sides;
+};
+
+// Readable test output instead of the bytes of the struct.
+void PrintTo(const GradCase& c, std::ostream* out) { *out << c.model << "/" << c.loss << (c.sides ? "/sides" : "/useritem"); }
+
+class GradCheck : public ::testing::TestWithParam<GradCase> {};
+
+double TotalLoss(const Model& model, const Loss& loss, const Batch& batch, const ParamView& params) {
+  ModelState state;
+  model.Forward(batch, params, &state);
+  Vector dlogits;
+  return loss.Compute(batch, state.logits, &dlogits);
+}
+
+// The analytic gradient of the total loss (Loss::Compute, then Backward)
+// against central differences, for every parameter of every table: factor
+// and weight columns of every row (including a key no slot refers to, whose
+// gradient must be zero) and w0.
+TEST_P(GradCheck, EveryParameterMatchesCentralDifferences) {
+  const GradCase& c = GetParam();
+  const int dim = 4;
+  const Batch batch = c.sides ? SideFeatureBatch() : UserItemBatch();
+  const auto model = MakeModel(Config(c.model, dim, batch.slot_field));
+  const auto loss = MakeLoss(c.loss);
+  Params params(model->Tables(), batch);
+  std::mt19937 rng(c.sides ? 21 : 17);
+  params.Randomize(&rng, 0.6f);
+
+  ModelState state;
+  model->Forward(batch, params.view(), &state);
+  loss->Compute(batch, state.logits, &state.dlogits);
+  Params grads(model->Tables(), batch);  // zeroed
+  model->Backward(batch, params.view(), &state, grads.view());
+
+  // Float parameters: a step of 2^-8 keeps p +- eps exact and balances
+  // truncation (O(eps^2)) against rounding of the float logits (O(1e-7/eps)).
+  const float eps = 1.0f / 256;
+  double largest = 0;
+  int checked = 0;
+  for (size_t t = 0; t < params.storage().size(); ++t) {
+    std::vector<Real>& table = params.table(static_cast<TableId>(t));
+    for (size_t j = 0; j < table.size(); ++j) {
+      const Real saved = table[j];
+      table[j] = saved + eps;
+      const double plus = TotalLoss(*model, *loss, batch, params.view());
+      table[j] = saved - eps;
+      const double minus = TotalLoss(*model, *loss, batch, params.view());
+      table[j] = saved;
+      const double numeric = (plus - minus) / (2.0 * eps);
+      const double analytic = grads.table(static_cast<TableId>(t))[j];
+      EXPECT_NEAR(analytic, numeric, 1e-3 + 1e-2 * std::fabs(numeric))
+          << "table " << t << " param " << j << " (row " << j / static_cast<size_t>(params.view()[t].width)
+          << ", column " << j % static_cast<size_t>(params.view()[t].width) << ")";
+      largest = std::max(largest, std::fabs(analytic));
+      ++checked;
+    }
+  }
+  EXPECT_EQ(checked, static_cast<int>(batch.keys.size()) * (dim + 1) + 1);
+  EXPECT_GT(largest, 0.05) << "gradients too small for the check to mean anything";
+}
+
+std::vector<GradCase> AllGradCases() {
+  std::vector<GradCase> cases;
+  for (const char* model : {"mf", "fm"})
+    for (const char* loss : {"bce", "bpr"})
+      for (bool sides : {false, true}) cases.push_back({model, loss, sides});
+  return cases;
+}
+
+INSTANTIATE_TEST_SUITE_P(Grad, GradCheck, ::testing::ValuesIn(AllGradCases()),
+                         [](const ::testing::TestParamInfo<GradCase>& case_info) {
+                           return case_info.param.model + "_" + case_info.param.loss + (case_info.param.sides ? "_sides" : "_useritem");
+                         });
+
+TEST(GradAccumulation, BackwardAddsIntoGrads) {
+  for (const char* name : {"mf", "fm"}) {
+    SCOPED_TRACE(name);
+    const Batch batch = SideFeatureBatch();
+    const auto model = MakeModel(Config(name, 3, batch.slot_field));
+    Params params(model->Tables(), batch);
+    std::mt19937 rng(4);
+    params.Randomize(&rng, 0.5f);
+    ModelState state;
+    model->Forward(batch, params.view(), &state);
+    MakeLoss("bce")->Compute(batch, state.logits, &state.dlogits);
+    Params once(model->Tables(), batch), twice(model->Tables(), batch);
+    model->Backward(batch, params.view(), &state, once.view());
+    model->Backward(batch, params.view(), &state, twice.view());
+    model->Backward(batch, params.view(), &state, twice.view());
+    for (size_t t = 0; t < once.storage().size(); ++t)
+      for (size_t j = 0; j < once.storage()[t].size(); ++j)
+        EXPECT_NEAR(twice.storage()[t][j], 2 * once.storage()[t][j], 1e-6);
+  }
+}
+
+TEST(GradAccumulation, BackwardWithoutForwardIsABug) {
+  const Batch batch = UserItemBatch();
+  for (const char* name : {"mf", "fm"}) {
+    const auto model = MakeModel(Config(name, 3, kUserItem));
+    Params params(model->Tables(), batch), grads(model->Tables(), batch);
+    ModelState state;
+    state.dlogits = Vector::Zero(batch.size);
+    EXPECT_THROW(model->Backward(batch, params.view(), &state, grads.view()), InternalError) << name;
+  }
+}
+
+}  // namespace
+}  // namespace recsys

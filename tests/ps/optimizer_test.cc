@@ -1,1 +1,223 @@
-// placeholder
+#include "ps/optimizer.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "common/error.h"
+#include "common/keys.h"
+#include "common/table_spec.h"
+#include "ps/embedding_table.h"
+
+namespace recsys {
+namespace {
+
+// The expected values below were worked out by hand (and checked in double
+// precision); the optimizers compute in float, so compare with a tolerance of
+// a few float ulps relative to the value.
+void ExpectRowNear(const std::vector<Real>& actual, const std::vector<double>& expected) {
+  ASSERT_EQ(actual.size(), expected.size());
+  for (std::size_t i = 0; i < actual.size(); ++i) {
+    EXPECT_NEAR(actual[i], expected[i], 1e-6 * std::max(1.0, std::fabs(expected[i]))) << "element " << i;
+  }
+}
+
+OptimizerConfig Config(const std::string& name, float lr) {
+  OptimizerConfig config;
+  config.name = name;
+  config.lr = lr;
+  return config;
+}
+
+TEST(OptimizerTest, StateSizes) {
+  EXPECT_EQ(MakeOptimizer(Config("sgd", 0.1f))->StateSize(16), 0);
+  EXPECT_EQ(MakeOptimizer(Config("adagrad", 0.1f))->StateSize(16), 16);
+  EXPECT_EQ(MakeOptimizer(Config("adam", 0.1f))->StateSize(16), 33);
+}
+
+TEST(OptimizerTest, SgdMatchesHandComputedSteps) {
+  auto opt = MakeOptimizer(Config("sgd", 0.1f));
+  std::vector<Real> w = {1.0f, -2.0f};
+  const std::vector<std::vector<Real>> grads = {{0.5f, 1.0f}, {-1.0f, 0.25f}, {2.0f, -4.0f}};
+  // w -= 0.1 g, three times.
+  const std::vector<std::vector<double>> expected = {{0.95, -2.1}, {1.05, -2.125}, {0.85, -1.725}};
+  for (std::size_t s = 0; s < grads.size(); ++s) {
+    opt->Update(w.data(), nullptr, grads[s].data(), 2);
+    SCOPED_TRACE(s);
+    ExpectRowNear(w, expected[s]);
+  }
+}
+
+TEST(OptimizerTest, AdaGradMatchesHandComputedSteps) {
+  OptimizerConfig config = Config("adagrad", 0.1f);
+  config.eps = 0.1f;  // large, so that a misplaced eps shows
+  config.initial_accumulator = 0.1f;
+  auto opt = MakeOptimizer(config);
+
+  std::vector<Real> w = {1.0f, -0.5f};
+  std::vector<Real> acc(2, -1.0f);
+  opt->InitState(acc.data(), 2);
+  ExpectRowNear(acc, {0.1, 0.1});
+
+  const std::vector<std::vector<Real>> grads = {{1.0f, -2.0f}, {2.0f, 0.5f}, {-1.0f, 0.0f}};
+  // acc += g^2; w -= 0.1 g / (sqrt(acc) + 0.1). Step 1, element 0:
+  // acc = 1.1, w = 1 - 0.1 / (1.04881 + 0.1) = 0.912953.
+  // A zero gradient (step 3, element 1) leaves the weight alone.
+  const std::vector<std::vector<double>> expected_w = {
+      {0.9129533166816375, -0.40587551720627585},
+      {0.8281471100754589, -0.42875184625537055},
+      {0.8670603745589679, -0.42875184625537055}};
+  const std::vector<std::vector<double>> expected_acc = {{1.1, 4.1}, {5.1, 4.35}, {6.1, 4.35}};
+  for (std::size_t s = 0; s < grads.size(); ++s) {
+    opt->Update(w.data(), acc.data(), grads[s].data(), 2);
+    SCOPED_TRACE(s);
+    ExpectRowNear(w, expected_w[s]);
+    ExpectRowNear(acc, expected_acc[s]);
+  }
+}
+
+TEST(OptimizerTest, AdamMatchesHandComputedStepsWithBiasCorrection) {
+  OptimizerConfig config = Config("adam", 0.1f);
+  config.beta1 = 0.9f;
+  config.beta2 = 0.999f;
+  config.eps = 1e-3f;
+  auto opt = MakeOptimizer(config);
+
+  std::vector<Real> w = {0.5f, -1.0f};
+  std::vector<Real> state(5, -1.0f);  // m[2], v[2], t
+  opt->InitState(state.data(), 2);
+  ExpectRowNear(state, {0, 0, 0, 0, 0});
+
+  const std::vector<std::vector<Real>> grads = {{1.0f, -2.0f}, {0.5f, 0.5f}, {-1.0f, 3.0f}};
+  // Step 1: m = 0.1 g, v = 0.001 g^2; the bias corrections (1 - 0.9, 1 - 0.999)
+  // undo that exactly, so w -= 0.1 g / (|g| + 0.001): 0.5 - 0.1 / 1.001.
+  // Without the corrections the step would be 0.1 * 0.1 / (0.0316 + 0.001).
+  const std::vector<std::vector<double>> expected_w = {
+      {0.40009990009990004, -0.9000499750124937},
+      {0.306999717347324, -0.853135348165344},
+      {0.2959341875875738, -0.8852457634570952}};
+  const std::vector<std::vector<double>> expected_state = {
+      {0.1, -0.2, 0.001, 0.004, 1},
+      {0.14, -0.13, 0.001249, 0.004246, 2},
+      {0.026, 0.183, 0.002247751, 0.013241754, 3}};
+  for (std::size_t s = 0; s < grads.size(); ++s) {
+    opt->Update(w.data(), state.data(), grads[s].data(), 2);
+    SCOPED_TRACE(s);
+    ExpectRowNear(w, expected_w[s]);
+    ExpectRowNear(state, expected_state[s]);
+  }
+}
+
+TEST(OptimizerTest, AdamStepCountSaturatesAtTwoToThe24) {
+  OptimizerConfig config = Config("adam", 0.1f);
+  auto opt = MakeOptimizer(config);
+  std::vector<Real> w = {0.0f};
+  std::vector<Real> state = {0.0f, 0.0f, 16777216.0f};
+  const Real g = 1.0f;
+  opt->Update(w.data(), state.data(), &g, 1);
+  EXPECT_EQ(state[2], 16777216.0f);
+  EXPECT_TRUE(std::isfinite(w[0]));
+  EXPECT_LT(w[0], 0.0f);
+}
+
+// Lazy Adam counts steps per row: a row first updated after another row had
+// five updates takes a first step (t = 1), exactly as if it were alone.
+TEST(OptimizerTest, AdamStepCountIsPerRow) {
+  OptimizerConfig config = Config("adam", 0.01f);
+  config.eps = 1e-3f;
+  auto opt = MakeOptimizer(config);
+  TableSpec spec;
+  spec.id = 0;
+  spec.name = "emb";
+  spec.width = 4;
+  spec.init = InitKind::kNormal;
+  spec.init_scale = 0.1f;
+  EmbeddingTable table(spec, 7, opt.get());
+  ASSERT_EQ(table.stride(), 4 + 9);
+
+  const Key a = MakeKey(kFieldUser, 1);
+  const Key b = MakeKey(kFieldItem, 2);
+  const std::vector<Real> grad = {0.5f, -1.0f, 2.0f, 0.0f};
+  for (int i = 0; i < 5; ++i) table.Push(a, grad.data());
+  table.Push(b, grad.data());
+
+  EXPECT_EQ(table.Find(a)[4 + 8], 5.0f);
+  EXPECT_EQ(table.Find(b)[4 + 8], 1.0f);
+
+  // b's first step, by hand: mhat = g and vhat = g^2, so w -= lr g / (|g| + eps).
+  std::vector<Real> init(4);
+  InitRow(spec, 7, b, init.data());
+  const Real* row_b = table.Find(b);
+  for (int i = 0; i < 4; ++i) {
+    const double g = grad[i];
+    const double expected = init[i] - 0.01 * g / (std::fabs(g) + 1e-3);
+    EXPECT_NEAR(row_b[i], expected, 1e-6) << "element " << i;
+  }
+
+  // And bit for bit what a table that only ever saw b holds.
+  EmbeddingTable alone(spec, 7, opt.get());
+  alone.Push(b, grad.data());
+  for (int i = 0; i < table.stride(); ++i) EXPECT_EQ(row_b[i], alone.Find(b)[i]) << "slot " << i;
+}
+
+TEST(OptimizerTest, MakeOptimizerRejectsUnknownNames) {
+  for (const char* name : {"", "momentum", "Adam", "SGD", "adam "}) {
+    try {
+      MakeOptimizer(Config(name, 0.1f));
+      ADD_FAILURE() << "accepted '" << name << "'";
+    } catch (const InputError& e) {
+      const std::string what = e.what();
+      EXPECT_NE(what.find("sgd, adagrad, adam"), std::string::npos) << what;
+    }
+  }
+}
+
+TEST(OptimizerTest, MakeOptimizerRejectsBadLearningRates) {
+  const float inf = std::numeric_limits<float>::infinity();
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  for (const char* name : {"sgd", "adagrad", "adam"}) {
+    for (float lr : {0.0f, -0.1f, inf, -inf, nan}) {
+      EXPECT_THROW(MakeOptimizer(Config(name, lr)), InputError) << name << " lr=" << lr;
+    }
+    EXPECT_NE(MakeOptimizer(Config(name, 1e-4f)), nullptr) << name;
+  }
+}
+
+TEST(OptimizerTest, MakeOptimizerRejectsBadBetasAndEps) {
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  for (float beta : {1.0f, -0.1f, 1.5f, nan}) {
+    OptimizerConfig c1 = Config("adam", 0.1f);
+    c1.beta1 = beta;
+    EXPECT_THROW(MakeOptimizer(c1), InputError) << "beta1=" << beta;
+    OptimizerConfig c2 = Config("adam", 0.1f);
+    c2.beta2 = beta;
+    EXPECT_THROW(MakeOptimizer(c2), InputError) << "beta2=" << beta;
+  }
+  OptimizerConfig zero_beta = Config("adam", 0.1f);
+  zero_beta.beta1 = 0.0f;  // [0, 1): plain RMSProp-like steps are allowed
+  EXPECT_NE(MakeOptimizer(zero_beta), nullptr);
+
+  for (const char* name : {"adagrad", "adam"}) {
+    for (float eps : {0.0f, -1e-8f, nan}) {
+      OptimizerConfig c = Config(name, 0.1f);
+      c.eps = eps;
+      EXPECT_THROW(MakeOptimizer(c), InputError) << name << " eps=" << eps;
+    }
+  }
+  OptimizerConfig acc = Config("adagrad", 0.1f);
+  acc.initial_accumulator = -1.0f;
+  EXPECT_THROW(MakeOptimizer(acc), InputError);
+
+  // SGD ignores the fields it does not use.
+  OptimizerConfig sgd = Config("sgd", 0.1f);
+  sgd.beta1 = 2.0f;
+  sgd.eps = 0.0f;
+  EXPECT_NE(MakeOptimizer(sgd), nullptr);
+}
+
+}  // namespace
+}  // namespace recsys

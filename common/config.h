@@ -1,0 +1,71 @@
+// The run's configuration, parsed from the command line with cxxopts. Every
+// rank parses the same arguments, so every rank holds the same Config.
+#ifndef RECSYS_COMMON_CONFIG_H_
+#define RECSYS_COMMON_CONFIG_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace recsys {
+
+struct Config {
+  // Model and loss.
+  std::string model = "fm";
+  std::string loss = "bce";
+  int dim = 32;
+  float init_scale = 0.01f;
+  float l2 = 0.0f;  // on the rows of each batch, added to their gradients
+
+  // Optimisation.
+  std::string optimizer = "adam";
+  float lr = 0.001f;
+  int epochs = 20;
+  int batch_size = 256;
+  int neg_ratio = 4;
+
+  // Data.
+  std::string format = "synthetic";
+  std::string data;
+  bool side_features = true;
+  std::uint64_t users = 2000;
+  std::uint64_t items = 1000;
+  int interactions_per_user = 30;
+
+  // Evaluation.
+  std::string eval_candidates;
+  bool eval_full = false;
+  int eval_negatives = 99;
+  std::vector<int> topk = {10};
+
+  // Parameter servers.
+  int servers = 0;  // 0: default for the number of ranks
+  int staleness = 2;
+  bool sync = false;
+
+  std::uint64_t seed = 1;
+  std::string metrics_out;
+};
+
+// The result of parsing: a Config, or the text to print and exit with 0
+// (--help).
+struct ParsedArgs {
+  Config config;
+  bool exit_now = false;
+  std::string message;
+};
+
+// Parses argv. Options the user did not give take the model's tuned default
+// (see ModelDefaults in config.cc). Throws InputError naming the option and
+// what was expected for unknown options, malformed and out-of-range values.
+ParsedArgs ParseArgs(int argc, const char* const* argv);
+
+// Checks ranges and combinations; throws InputError. ParseArgs calls it.
+void ValidateConfig(const Config& config);
+
+// A one-line summary of the effective configuration.
+std::string DescribeConfig(const Config& config);
+
+}  // namespace recsys
+
+#endif  // RECSYS_COMMON_CONFIG_H_

@@ -1,0 +1,140 @@
+// Control messages between coordinator, servers and workers, carried with
+// Boost.Serialization (binary archives) on their own tags. The hot path
+// (pull/push) never goes through here; see wire.h.
+#ifndef RECSYS_COMMON_CONTROL_H_
+#define RECSYS_COMMON_CONTROL_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "common/metrics.h"
+#include "common/table_spec.h"
+#include "common/transport.h"
+
+namespace recsys {
+
+enum ControlTag : int {
+  kTagHello = 11,        // worker -> coordinator: WorkerHello
+  kTagSetup = 12,        // coordinator -> workers and servers: Setup
+  kTagCommand = 13,      // coordinator -> workers and servers: Command
+  kTagEpochReport = 14,  // worker -> coordinator: EpochReport
+  kTagEvalReport = 15,   // worker -> coordinator: EvalReport
+  kTagServerStats = 16,  // server -> coordinator: ServerStats
+};
+
+// What a worker tells the coordinator after reading its partition.
+struct WorkerHello {
+  std::vector<std::uint64_t> items;  // items it saw, sorted
+  std::vector<std::uint8_t> user_slot_fields;
+  std::vector<std::uint8_t> item_slot_fields;
+  std::uint64_t users = 0;
+  std::uint64_t users_without_test = 0;
+  std::uint64_t train_positives = 0;
+
+  template <class Archive>
+  void serialize(Archive& ar, unsigned /*version*/) {
+    ar & items & user_slot_fields & item_slot_fields & users & users_without_test & train_positives;
+  }
+};
+
+// What every rank needs before training: the agreed item universe and slot
+// layout, and the model's tables.
+struct Setup {
+  std::vector<std::uint64_t> items;
+  std::vector<std::uint8_t> slot_field;
+  std::vector<TableSpec> tables;
+
+  template <class Archive>
+  void serialize(Archive& ar, unsigned /*version*/) {
+    ar & items & slot_field & tables;
+  }
+};
+
+struct Command {
+  enum Kind : std::int32_t { kTrainEpoch = 1, kEvaluate = 2, kStop = 3, kReportStats = 4 };
+  std::int32_t kind = kStop;
+  std::int32_t epoch = 0;
+  // kTrainEpoch in --sync mode: every worker runs exactly this many steps
+  // (empty ones when its own data is exhausted) so servers can step in lockstep.
+  std::int64_t steps = 0;
+
+  template <class Archive>
+  void serialize(Archive& ar, unsigned /*version*/) {
+    ar & kind & epoch & steps;
+  }
+};
+
+// Sums over one worker's epoch; the coordinator adds them up.
+struct EpochReport {
+  double loss_sum = 0.0;
+  std::uint64_t examples = 0;
+  std::uint64_t batches = 0;
+  double seconds = 0.0;
+  // Where a step's time went (seconds summed over the epoch).
+  double sample_seconds = 0.0;
+  double pull_wait_seconds = 0.0;
+  double compute_seconds = 0.0;
+  double push_seconds = 0.0;
+  std::uint64_t pulled_bytes = 0;
+  std::uint64_t pushed_bytes = 0;
+
+  template <class Archive>
+  void serialize(Archive& ar, unsigned /*version*/) {
+    ar & loss_sum & examples & batches & seconds & sample_seconds & pull_wait_seconds & compute_seconds &
+        push_seconds & pulled_bytes & pushed_bytes;
+  }
+};
+
+struct EvalReport {
+  RankingSums sums;
+  double seconds = 0.0;
+
+  template <class Archive>
+  void serialize(Archive& ar, unsigned /*version*/) {
+    ar & sums & seconds;
+  }
+};
+
+struct ServerStats {
+  std::int32_t rank = 0;
+  std::uint64_t keys = 0;
+  std::uint64_t table_bytes = 0;
+  std::uint64_t rss_bytes = 0;
+  std::uint64_t pull_requests = 0;
+  std::uint64_t push_requests = 0;
+  std::uint64_t pull_bytes = 0;
+  std::uint64_t push_bytes = 0;
+
+  template <class Archive>
+  void serialize(Archive& ar, unsigned /*version*/) {
+    ar & rank & keys & table_bytes & rss_bytes & pull_requests & push_requests & pull_bytes & push_bytes;
+  }
+};
+
+// Serialises a control message. Defined for the message types above.
+template <typename T>
+Bytes EncodeControl(const T& message);
+// Parses a control message; throws InputError naming `what` if the bytes
+// are not a valid T.
+template <typename T>
+T DecodeControl(const Bytes& bytes, const std::string& what);
+
+// Convenience: encode and send / receive and decode (blocking, polling).
+template <typename T>
+void SendControl(Transport& transport, int dest, int tag, const T& message) {
+  transport.Send(dest, tag, EncodeControl(message));
+}
+template <typename T>
+T RecvControl(Transport& transport, int source, int tag, int* from = nullptr) {
+  Message m = transport.Recv(source, tag);
+  if (from) *from = m.source;
+  return DecodeControl<T>(m.data, "control message");
+}
+
+// Peak resident set size of this process in bytes (getrusage).
+std::uint64_t PeakRssBytes();
+
+}  // namespace recsys
+
+#endif  // RECSYS_COMMON_CONTROL_H_

@@ -1,0 +1,125 @@
+// The one small transport between ranks: tagged byte messages, a
+// non-blocking receive, and abort. Two backends: MpiTransport (the real job,
+// transport_mpi.cc, the only file that includes <mpi.h>) and LocalTransport
+// (ranks as threads in one process, for tests). Collectives are written once,
+// on top of Send/TryRecv, in this class's non-virtual methods.
+#ifndef RECSYS_COMMON_TRANSPORT_H_
+#define RECSYS_COMMON_TRANSPORT_H_
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace recsys {
+
+using Bytes = std::vector<char>;
+
+struct Message {
+  int source = -1;
+  int tag = -1;
+  Bytes data;
+};
+
+class Transport {
+ public:
+  static constexpr int kAnySource = -1;
+  static constexpr int kAnyTag = -1;
+
+  virtual ~Transport() = default;
+
+  virtual int rank() const = 0;
+  virtual int size() const = 0;
+
+  // Queues `data` for `dest` under `tag` (0 <= tag < 32768) and returns at
+  // once; the transport owns the bytes until they are delivered. Messages
+  // from one sender to one receiver arrive in the order they were sent.
+  virtual void Send(int dest, int tag, Bytes data) = 0;
+
+  // Receives the oldest ready message matching (source, tag), either of
+  // which may be kAnySource / kAnyTag. Returns false at once if none is ready.
+  // Also drives the progress of queued sends.
+  virtual bool TryRecv(int source, int tag, Message* out) = 0;
+
+  // Brings the whole job down: every rank exits with `code`. Never returns.
+  [[noreturn]] virtual void Abort(int code) = 0;
+
+  // Blocks until every queued Send has been handed to the receiver's side.
+  virtual void FlushSends() = 0;
+
+  // Blocking receive: polls TryRecv and sleeps with exponential backoff
+  // between polls, so a waiting rank does not burn a core that busy ranks
+  // need (a blocking MPI_Recv spins at 100% even with mpi_yield_when_idle).
+  Message Recv(int source, int tag);
+
+  // Like Recv, but calls `idle` between polls (e.g. to serve other messages)
+  // and gives up after `timeout_seconds` (< 0: never). Returns false on timeout.
+  bool RecvWhile(int source, int tag, Message* out, double timeout_seconds);
+
+  // Collectives built on Send/Recv; every rank must call them in the same
+  // order. Rank 0 is the root.
+  void Barrier();
+  // Rank 0's `data` is copied to every rank.
+  void Broadcast(Bytes* data);
+
+  // Counts of idle polls and sleeps, for measuring how waiting ranks behave.
+  std::uint64_t idle_sleeps() const { return idle_sleeps_; }
+  double idle_seconds() const { return idle_seconds_; }
+
+ protected:
+  // Reserved tags used by the collectives above.
+  static constexpr int kTagBarrier = 32000;
+  static constexpr int kTagBroadcast = 32001;
+
+ private:
+  std::uint64_t idle_sleeps_ = 0;
+  double idle_seconds_ = 0.0;
+};
+
+// Sleeps with exponential backoff between polls: the first few calls only
+// yield, then sleeps grow from 20 us to 1 ms. Reset() after progress.
+class Backoff {
+ public:
+  // Returns the seconds slept (0 when it only yielded).
+  double Wait();
+  void Reset() { polls_ = 0; }
+
+ private:
+  int polls_ = 0;
+};
+
+// ---- MPI backend (transport_mpi.cc) ----
+
+// Initialises MPI (MPI_THREAD_FUNNELED: one thread per rank talks to MPI)
+// and returns the world transport. Call once, from main.
+std::unique_ptr<Transport> MakeMpiTransport(int* argc, char*** argv);
+// Finalises MPI. Only on the success path: a rank that finalizes while
+// others still wait would hang them; on failure, Abort instead.
+void FinalizeMpi();
+
+// ---- Local backend (transport_local.cc) ----
+
+// Creates `n` connected transports, one per rank, for threads of one process.
+// Abort() throws TransportAborted in the calling thread and makes every
+// other rank's next TryRecv throw it too, so tests see a job-wide failure.
+std::vector<std::unique_ptr<Transport>> MakeLocalTransports(int n);
+
+class TransportAborted : public std::runtime_error {
+ public:
+  explicit TransportAborted(int code) : std::runtime_error("transport aborted"), code_(code) {}
+  int code() const { return code_; }
+
+ private:
+  int code_;
+};
+
+// Runs fn(rank, transport) on n threads over local transports and rethrows
+// the first exception any of them raised (after all have stopped).
+void RunLocalRanks(int n, const std::function<void(int rank, Transport& transport)>& fn);
+
+}  // namespace recsys
+
+#endif  // RECSYS_COMMON_TRANSPORT_H_

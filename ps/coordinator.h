@@ -1,0 +1,50 @@
+// Rank 0: agrees the item universe and slot layout with the workers, hands
+// the model's tables to the servers, runs the schedule (train an epoch,
+// evaluate, repeat), reduces the metrics exactly and reports them.
+#ifndef RECSYS_PS_COORDINATOR_H_
+#define RECSYS_PS_COORDINATOR_H_
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "common/config.h"
+#include "common/control.h"
+#include "common/metrics.h"
+#include "common/table_spec.h"
+#include "common/topology.h"
+#include "common/transport.h"
+
+namespace recsys {
+
+// One epoch's reduced results, as printed and written to --metrics-out.
+struct EpochResult {
+  int epoch = 0;
+  double loss = 0.0;  // mean training loss per example
+  RankingSums metrics;
+  std::uint64_t examples = 0;
+  double train_seconds = 0.0;
+  double eval_seconds = 0.0;
+  double samples_per_second = 0.0;
+  std::uint64_t pulled_bytes = 0;
+  std::uint64_t pushed_bytes = 0;
+  EpochReport totals;  // summed over workers
+};
+
+// Builds the model's tables from the agreed slot layout (the coordinator
+// lives in ps/, which does not know the models; main supplies this).
+using MakeTablesFn = std::function<std::vector<TableSpec>(const std::vector<std::uint8_t>& slot_field)>;
+
+// Runs the coordinator; returns each epoch's results. Prints one line per
+// epoch to stdout and, with config.metrics_out, writes JSON lines to
+// "<metrics_out>.partial" and renames it to metrics_out once the run ends.
+std::vector<EpochResult> RunCoordinator(Transport& transport, const Topology& topology, const Config& config,
+                                        const MakeTablesFn& make_tables);
+
+// Formats one epoch as a JSON object (one line, no newline).
+std::string EpochJson(const EpochResult& result, const std::vector<ServerStats>& servers);
+
+}  // namespace recsys
+
+#endif  // RECSYS_PS_COORDINATOR_H_

@@ -1,0 +1,101 @@
+// A worker's view of the parameter servers (as ps-lite's KVWorker):
+// asynchronous Pull and Push return a ticket, Wait(ticket) blocks until that
+// request is done, and WaitPushes(k) bounds the pushes in flight, which is
+// how --staleness is enforced. One pull and one push message per server per
+// batch, carrying flat arrays (wire.h).
+#ifndef RECSYS_WORKER_PS_CLIENT_H_
+#define RECSYS_WORKER_PS_CLIENT_H_
+
+#include <cstdint>
+#include <unordered_map>
+#include <vector>
+
+#include "common/table_spec.h"
+#include "common/topology.h"
+#include "common/transport.h"
+#include "models/model.h"
+
+namespace recsys {
+
+// Parameters (or gradients) of one batch: one contiguous block per table,
+// and the ParamView over them that models read.
+struct ParamBuffers {
+  std::vector<std::vector<Real>> storage;  // per table
+  ParamView view;
+
+  // Shapes the buffers for `num_keys` rows of every sparse table and all rows
+  // of every dense block; keeps capacity across batches.
+  void Shape(const std::vector<TableSpec>& tables, std::size_t num_keys);
+  // Sets every value to zero (for gradients).
+  void Zero();
+};
+
+class PsClient {
+ public:
+  using Ticket = std::uint64_t;
+
+  // `transport` must outlive the client. With `send_empty` (--sync) every
+  // pull and push goes to every server, even with nothing for it, so
+  // lockstep servers hear from each worker at every step.
+  PsClient(Transport* transport, const Topology& topology, std::vector<TableSpec> tables, bool send_empty);
+  PsClient(const PsClient&) = delete;
+  PsClient& operator=(const PsClient&) = delete;
+
+  // Starts pulling, for `keys`, the rows of every sparse table, plus every
+  // row of every dense block, into *rows (shaped here). `keys` and *rows must
+  // stay alive and unchanged until Wait(ticket) returns. `eval` pulls are
+  // read-only and served at once even by lockstep servers.
+  Ticket Pull(const std::vector<Key>& keys, ParamBuffers* rows, bool eval = false);
+  // Blocks until the pull `ticket` has all its rows.
+  void Wait(Ticket ticket);
+
+  // Sends the gradients `grads` (shaped like the pull of `keys`) to the
+  // servers. The data is copied into the messages; the caller may reuse it.
+  void Push(const std::vector<Key>& keys, const ParamBuffers& grads);
+  // Blocks until at most `max_in_flight` pushes are unacknowledged.
+  void WaitPushes(int max_in_flight);
+  int pushes_in_flight() const { return static_cast<int>(pushes_in_flight_.size()); }
+
+  // Bytes of pull replies received and push messages sent, since creation.
+  std::uint64_t pulled_bytes() const { return pulled_bytes_; }
+  std::uint64_t pushed_bytes() const { return pushed_bytes_; }
+
+ private:
+  // For one server: which rows of each table it holds, as indices into the
+  // batch's keys (sparse) or the block's rows (dense).
+  struct Route {
+    std::vector<std::vector<std::int32_t>> rows;  // per table
+  };
+  struct PendingPull {
+    ParamBuffers* rows = nullptr;
+    std::vector<Route> routes;  // per server
+    int replies_left = 0;
+  };
+
+  // Fills routes (per server) for `keys`.
+  void RouteKeys(const std::vector<Key>& keys, std::vector<Route>* routes) const;
+  // Handles every ready reply or ack; returns true if it handled any.
+  bool Poll();
+  void HandlePullReply(const Message& m);
+  void HandlePushAck(const Message& m);
+  void WaitUntil(const std::function<bool()>& done);
+
+  // Constant after construction.
+  Transport* transport_;
+  const Topology topology_;
+  const std::vector<TableSpec> tables_;
+  const bool send_empty_;
+  std::vector<Key> dense_keys_;  // MakeKey(kFieldDense, r) for the largest block
+
+  std::uint64_t next_request_ = 1;
+  std::unordered_map<std::uint64_t, PendingPull> pulls_;
+  std::unordered_map<std::uint64_t, int> pushes_in_flight_;  // request -> acks left
+  std::uint64_t pulled_bytes_ = 0;
+  std::uint64_t pushed_bytes_ = 0;
+  Bytes frame_;  // scratch
+  std::vector<Route> push_routes_;  // scratch
+};
+
+}  // namespace recsys
+
+#endif  // RECSYS_WORKER_PS_CLIENT_H_
