@@ -95,6 +95,15 @@ class Worker {
                                 " items; no negatives can be sampled"));
       }
     }
+    // Training negatives avoid the user's training positives only: excluding
+    // the held-out item too would leak the test set into training (it could
+    // never be pushed down as a negative). The NCF protocol does the same.
+    train_sorted_.resize(users_.size());
+    for (std::size_t u = 0; u < users_.size(); ++u) {
+      train_sorted_[u] = users_[u].train;
+      std::sort(train_sorted_[u].begin(), train_sorted_[u].end());
+      train_sorted_[u].erase(std::unique(train_sorted_[u].begin(), train_sorted_[u].end()), train_sorted_[u].end());
+    }
     batcher_ = std::make_unique<BatchBuilder>(setup.slot_field, &data_);
     evaluator_ = std::make_unique<Evaluator>(config_, &users_, &data_, sampler_.get());
     client_ = std::make_unique<PsClient>(&transport_, topology_, tables_, config_.sync);
@@ -110,10 +119,13 @@ class Worker {
     examples_.clear();
     const bool pairwise = loss_->pairwise();
     const int negatives = pairwise ? 1 : config_.neg_ratio;
-    for (const auto& u : users_) {
+    for (std::size_t i = 0; i < users_.size(); ++i) {
+      const UserHistory& u = users_[i];
       for (auto item : u.train) {
         examples_.push_back(Example{u.user, item, 1.0f});
-        for (int k = 0; k < negatives; ++k) examples_.push_back(Example{u.user, sampler_->Sample(rng, u.positives), 0.0f});
+        for (int k = 0; k < negatives; ++k) {
+          examples_.push_back(Example{u.user, sampler_->Sample(rng, train_sorted_[i]), 0.0f});
+        }
       }
     }
     if (!pairwise) {
@@ -253,6 +265,7 @@ class Worker {
 
   Dataset data_;
   std::vector<UserHistory> users_;
+  std::vector<std::vector<std::uint64_t>> train_sorted_;  // per user: training items, sorted
   std::unique_ptr<Model> model_;
   std::unique_ptr<Loss> loss_;
   std::vector<TableSpec> tables_;
