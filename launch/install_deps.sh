@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Installs the Debian packages recsys-ps needs to build and test, skipping
+# those already installed. Uses sudo when not root.
+set -euo pipefail
+packages=(build-essential cmake openmpi-bin libopenmpi-dev libeigen3-dev libboost-serialization-dev
+          libcxxopts-dev libgtest-dev nlohmann-json3-dev python3)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install_deps: all packages present"
+  exit 0
+fi
+sudo=""
+[ "$(id -u)" -eq 0 ] || sudo="sudo"
+echo "install_deps: installing ${missing[*]}"
+$sudo apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
