@@ -8,13 +8,17 @@
 
 namespace recsys {
 
-std::vector<TableSpec> MakeModelTables(const Config& config, const std::vector<std::uint8_t>& slot_field) {
+ModelConfig ModelConfigFrom(const Config& config, const std::vector<std::uint8_t>& slot_field) {
   ModelConfig mc;
   mc.name = config.model;
   mc.dim = config.dim;
   mc.slot_field = slot_field;
   mc.init_scale = config.init_scale;
-  return MakeModel(mc)->Tables();
+  return mc;
+}
+
+std::vector<TableSpec> MakeModelTables(const Config& config, const std::vector<std::uint8_t>& slot_field) {
+  return MakeModel(ModelConfigFrom(config, slot_field))->Tables();
 }
 
 std::vector<EpochResult> RunRank(Transport& transport, const Config& config) {

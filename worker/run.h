@@ -7,6 +7,7 @@
 
 #include "common/config.h"
 #include "common/transport.h"
+#include "models/model.h"
 #include "ps/coordinator.h"
 
 namespace recsys {
@@ -14,6 +15,9 @@ namespace recsys {
 // Runs this rank's role to completion. On rank 0 returns the per-epoch
 // results; on other ranks an empty vector. Throws on bad input.
 std::vector<EpochResult> RunRank(Transport& transport, const Config& config);
+
+// The model options of `config` for a slot layout.
+ModelConfig ModelConfigFrom(const Config& config, const std::vector<std::uint8_t>& slot_field);
 
 // Builds the tables of config's model for a slot layout (what the
 // coordinator hands to the servers).

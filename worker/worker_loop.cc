@@ -16,6 +16,7 @@
 #include "worker/batcher.h"
 #include "worker/evaluator.h"
 #include "worker/ps_client.h"
+#include "worker/run.h"
 
 namespace recsys {
 namespace {
@@ -78,12 +79,7 @@ class Worker {
   }
 
   void Prepare(const Setup& setup) {
-    ModelConfig mc;
-    mc.name = config_.model;
-    mc.dim = config_.dim;
-    mc.slot_field = setup.slot_field;
-    mc.init_scale = config_.init_scale;
-    model_ = MakeModel(mc);
+    model_ = MakeModel(ModelConfigFrom(config_, setup.slot_field));
     loss_ = MakeLoss(config_.loss);
     tables_ = model_->Tables();
     RECSYS_CHECK(tables_.size() == setup.tables.size(), "worker and coordinator disagree on the model's tables");

@@ -55,7 +55,35 @@ struct Dataset {
   std::size_t num_users() const;
 };
 
-// What to read. `format` is one of: synthetic, ml-100k, ml-1m, ncf, csv.
+// What to read. `format` is one of:
+//   synthetic  SyntheticGenerator (synthetic.h) with seed/users/items/
+//              interactions_per_user below; items are 0..items-1, all of them.
+//   ml-100k    `path` is a folder: u.data ("user\titem\trating\tts"); with
+//              side_features, u.user (age bucket <18,18-24,25-34,35-44,45-49,
+//              50-55,56+ -> 0..6; gender M=0, F=1; occupation = its line in
+//              u.occupation, or a stable hash of the name without that file)
+//              and u.item (genre g of the last 19 flags -> MakeKey(kFieldGenre,
+//              g) with value 1/n for n genres), each only if present.
+//   ml-1m      `path` is a folder: ratings.dat ("user::item::rating::ts"),
+//              optional users.dat (age codes 1..56 -> 0..6, occupation code)
+//              and movies.dat (genre names, numbered as in ml-100k's u.genre).
+//   ncf        `path` is a prefix: PREFIX.train.rating and PREFIX.test.rating
+//              (tab-separated user item rating ts, one test row per user) and
+//              PREFIX.test.negative (see ReadCandidatesFile), or
+//              eval_candidates instead of the latter. Test rows are appended
+//              to `interactions`, so the test item is among the user's
+//              positives; the split holds it out. The candidates file must
+//              give every test user exactly its test.rating item.
+//   csv        `path` is a file with a header line and 2 or 3 columns
+//              user,item[,timestamp] (any header names; without a timestamp
+//              the line number is used). A 4-column header whose third name
+//              is "rating" (MovieLens 20M/25M ratings.csv) is read as
+//              user,item,rating,timestamp. A user or item field of digits is
+//              the id; any other string is hashed (FNV-1a, then Mix64) to a
+//              64-bit id, so open vocabularies work without an id map.
+//              Surrounding double quotes are stripped; no other CSV quoting.
+// Lines may end in "\n" or "\r\n"; blank lines are skipped. Ratings are not
+// used (every row is an implicit positive) but must be numbers.
 struct DataOptions {
   std::string format = "synthetic";
   std::string path;               // folder (ml-*), prefix (ncf) or file (csv)
@@ -69,14 +97,29 @@ struct DataOptions {
 };
 
 // Reads the data set, keeping interactions, user features, test items and
-// candidates only of users for which keep_user(user) is true. Throws
-// InputError naming the file, the line and what was expected for missing or
-// unreadable files, empty files and malformed lines.
+// candidates only of users for which keep_user(user) is true. Every line of
+// every file is still parsed and checked, so a bad file fails identically on
+// every worker, and `items` is the same on every worker.
+//
+// If options.eval_candidates is set (any format), that file (see
+// ReadCandidatesFile) gives the test set: has_given_test is true, and each of
+// its kept users must have interactions in the data.
+//
+// Throws InputError "FILE:LINE: what was expected, got what" for malformed
+// lines (wrong column count; ids that are not non-negative integers or
+// overflow 64 bits; timestamps that are not integers or overflow; duplicate
+// definitions; inconsistent test files), and "FILE: cannot open: <reason>" or
+// "FILE: is empty; expected ..." for missing, unreadable and empty files.
+// Also for an unknown format or a missing path.
 Dataset ReadDataset(const DataOptions& options, const std::function<bool(std::uint64_t)>& keep_user);
 
 // Reads an NCF .test.negative file ("(user,item)\tneg\tneg...") into
-// dataset->test_item / test_candidates for kept users, adding every item to
-// dataset->items. Every line must have the same number of candidates.
+// dataset->test_item / test_candidates for kept users, adding every item of
+// every line to dataset->items (kept sorted and unique) and setting
+// dataset->has_given_test. Every line must have the same number (>= 1) of
+// candidates, and no user may have two lines. Candidates are taken as given
+// (order and any repeats kept). Throws InputError naming the file and line.
+// It does not check users against the data; ReadDataset does.
 void ReadCandidatesFile(const std::string& path, const std::function<bool(std::uint64_t)>& keep_user,
                         Dataset* dataset);
 

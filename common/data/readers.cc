@@ -713,7 +713,9 @@ void ReadCsv(const DataOptions& options, const KeepUser& keep_user, Dataset* dat
   const std::size_t columns = SplitFields(line, ",", &fields);
   const bool has_rating = columns == 4 && Trim(fields[2]) == "rating";
   if (columns != 2 && columns != 3 && !has_rating) {
-    reader.Fail(Concat("expected a header of 2 or 3 comma-separated columns (user,item[,timestamp]), got ", columns));
+    const bool tabs = line.find('\t') != std::string_view::npos;
+    reader.Fail(Concat("expected a header of 2 or 3 comma-separated columns (user,item[,timestamp]), got ", columns,
+                       tabs ? " (the line has tabs: a tab-separated file is format ml-100k or ncf, not csv)" : ""));
   }
   if (std::all_of(fields.begin(), fields.end(), [](std::string_view f) { return AllDigits(Trim(f)); })) {
     reader.Fail(Concat("expected a header line (user,item[,timestamp]); this line looks like data: ", Quote(line)));

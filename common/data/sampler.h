@@ -15,8 +15,11 @@ class NegativeSampler {
   // `items`: the item universe, sorted and unique, non-empty.
   explicit NegativeSampler(std::vector<std::uint64_t> items);
 
-  // Draws an item uniformly from the universe minus `positives` (sorted).
-  // Throws InputError if the user has interacted with every item.
+  // Draws an item uniformly from the universe minus `positives` (sorted; may
+  // hold items outside the universe). Rejection sampling, falling back to the
+  // explicit complement (O(items)) after 64 rejections. Throws InputError if
+  // the user has interacted with every item. Thread-safe (const) given a
+  // per-thread rng.
   std::uint64_t Sample(SplitMix64& rng, const std::vector<std::uint64_t>& positives) const;
 
   const std::vector<std::uint64_t>& items() const { return items_; }
@@ -27,7 +30,8 @@ class NegativeSampler {
 
 // The evaluation candidates of one user: n distinct items none of which is
 // in `positives` (sorted), drawn from a stream seeded by (seed, user) alone,
-// so they do not depend on how users are spread over workers. Throws
+// so they do not depend on how users are spread over workers (nor on the
+// order in which users are evaluated). Returned in draw order. Throws
 // InputError if fewer than n items are left to draw from.
 std::vector<std::uint64_t> SampleEvalCandidates(const NegativeSampler& sampler, std::uint64_t seed,
                                                 std::uint64_t user, const std::vector<std::uint64_t>& positives,

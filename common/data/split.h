@@ -26,17 +26,21 @@ struct UserHistory {
 
 struct SplitStats {
   std::size_t users = 0;
-  // Users with a single interaction: it is kept for training, nothing is
-  // held out, and the user is not evaluated.
+  // Users not evaluated. Without a given test set: users with a single
+  // distinct item, which is kept for training. With one: users that have
+  // interactions but no given test item.
   std::size_t users_without_test = 0;
+  // Rows dropped because the same (user, item) appeared before.
   std::size_t duplicates_merged = 0;
 };
 
 // Splits `dataset`'s interactions per user. If the data set gives a test set
 // (dataset.has_given_test), a user's test item is the given one (removed from
-// training where it also appears there) instead of the latest. With
-// `validation`, the latest remaining interaction of a user with at least 3
-// becomes the validation item. Returns users sorted by id.
+// training where it also appears there) instead of the latest; a user with a
+// given test item but no interactions is returned too, with an empty
+// history. With `validation`, the latest remaining interaction of an
+// evaluated user with at least 3 distinct items becomes the validation item.
+// Returns users sorted by id. `stats` may be null.
 std::vector<UserHistory> LeaveOneOutSplit(const Dataset& dataset, bool validation, SplitStats* stats);
 
 }  // namespace recsys
