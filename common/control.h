@@ -105,10 +105,12 @@ struct ServerStats {
   std::uint64_t push_requests = 0;
   std::uint64_t pull_bytes = 0;
   std::uint64_t push_bytes = 0;
+  double cpu_seconds = 0.0;  // user + system time of the server process so far
 
   template <class Archive>
   void serialize(Archive& ar, unsigned /*version*/) {
-    ar & rank & keys & table_bytes & rss_bytes & pull_requests & push_requests & pull_bytes & push_bytes;
+    ar & rank & keys & table_bytes & rss_bytes & pull_requests & push_requests & pull_bytes & push_bytes &
+        cpu_seconds;
   }
 };
 
@@ -134,6 +136,8 @@ T RecvControl(Transport& transport, int source, int tag, int* from = nullptr) {
 
 // Peak resident set size of this process in bytes (getrusage).
 std::uint64_t PeakRssBytes();
+// User plus system CPU time of this process in seconds (getrusage).
+double CpuSeconds();
 
 }  // namespace recsys
 

@@ -1,11 +1,25 @@
 #include "common/transport.h"
 
+#include <algorithm>
 #include <chrono>
+#include <cstdlib>
 #include <thread>
 
 #include "common/error.h"
 
 namespace recsys {
+
+namespace {
+// The longest sleep between polls, in microseconds. RECSYS_MAX_SLEEP_US
+// overrides it (for measurements).
+int MaxSleepMicros() {
+  static const int value = [] {
+    const char* env = std::getenv("RECSYS_MAX_SLEEP_US");
+    return env ? std::max(1, std::atoi(env)) : 1280;
+  }();
+  return value;
+}
+}  // namespace
 
 double Backoff::Wait() {
   // A few yields first: a reply is often only microseconds away, and a yield
@@ -16,9 +30,9 @@ double Backoff::Wait() {
     std::this_thread::yield();
     return 0.0;
   }
-  const int doublings = polls_ - kYields < 6 ? polls_ - kYields : 6;  // 20us .. 1.28ms
+  const int doublings = polls_ - kYields < 10 ? polls_ - kYields : 10;
   ++polls_;
-  const auto sleep = std::chrono::microseconds(20 << doublings);
+  const auto sleep = std::chrono::microseconds(std::min(20 << doublings, MaxSleepMicros()));
   std::this_thread::sleep_for(sleep);
   return std::chrono::duration<double>(sleep).count();
 }

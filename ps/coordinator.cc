@@ -43,6 +43,32 @@ std::string FormatLine(const EpochResult& r) {
   return std::string(head) + metrics + tail;
 }
 
+// The end-of-run report on the servers: load balance, and the CPU time of
+// the ranks that mostly wait (the coordinator, the servers), which shows
+// that waiting ranks sleep instead of spinning.
+std::string DescribeServers(const std::vector<ServerStats>& servers, double run_start) {
+  std::uint64_t max_keys = 0, sum_keys = 0, max_bytes = 0, sum_bytes = 0;
+  double cpu = 0;
+  for (const auto& s : servers) {
+    max_keys = std::max(max_keys, s.keys);
+    sum_keys += s.keys;
+    max_bytes = std::max(max_bytes, s.pull_bytes + s.push_bytes);
+    sum_bytes += s.pull_bytes + s.push_bytes;
+    cpu += s.cpu_seconds;
+  }
+  const double n = static_cast<double>(servers.size());
+  const double wall = Now() - run_start;
+  char buf[320];
+  std::snprintf(buf, sizeof(buf),
+                "servers: %zu, %llu keys in all, imbalance (max/mean) keys %.2f, traffic %.2f; "
+                "cpu per server %.2fs, coordinator cpu %.2fs, over %.2fs wall",
+                servers.size(), static_cast<unsigned long long>(sum_keys),
+                sum_keys ? static_cast<double>(max_keys) * n / static_cast<double>(sum_keys) : 0.0,
+                sum_bytes ? static_cast<double>(max_bytes) * n / static_cast<double>(sum_bytes) : 0.0, cpu / n,
+                CpuSeconds(), wall);
+  return buf;
+}
+
 }  // namespace
 
 std::string EpochJson(const EpochResult& r, const std::vector<ServerStats>& servers) {
@@ -75,7 +101,8 @@ std::string EpochJson(const EpochResult& r, const std::vector<ServerStats>& serv
                       {"pull_requests", s.pull_requests},
                       {"push_requests", s.push_requests},
                       {"pull_bytes", s.pull_bytes},
-                      {"push_bytes", s.push_bytes}});
+                      {"push_bytes", s.push_bytes},
+                      {"cpu_seconds", s.cpu_seconds}});
     }
     j["servers"] = list;
   }
@@ -143,6 +170,8 @@ std::vector<EpochResult> RunCoordinator(Transport& transport, const Topology& to
   }
 
   std::vector<EpochResult> results;
+  std::vector<ServerStats> last_servers;
+  const double run_start = Now();
   for (int epoch = 1; epoch <= config.epochs; ++epoch) {
     EpochResult r;
     r.epoch = epoch;
@@ -192,8 +221,10 @@ std::vector<EpochResult> RunCoordinator(Transport& transport, const Topology& to
       if (!metrics_file) ThrowInputError(partial, 0, "write failed (--metrics-out)");
     }
     results.push_back(std::move(r));
+    last_servers = std::move(servers);
   }
 
+  if (!last_servers.empty()) std::printf("%s\n", DescribeServers(last_servers, run_start).c_str());
   for (int w = 0; w < workers; ++w) SendCommand(transport, topology.WorkerRank(w), Command::kStop, 0);
   for (int s = 0; s < topology.servers(); ++s) SendCommand(transport, topology.ServerRank(s), Command::kStop, 0);
   transport.FlushSends();

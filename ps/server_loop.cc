@@ -148,6 +148,7 @@ class Server {
     s.push_requests = push_requests_;
     s.pull_bytes = pull_bytes_;
     s.push_bytes = push_bytes_;
+    s.cpu_seconds = CpuSeconds();
     return s;
   }
 
