@@ -14,6 +14,8 @@ ModelConfig ModelConfigFrom(const Config& config, const std::vector<std::uint8_t
   mc.dim = config.dim;
   mc.slot_field = slot_field;
   mc.init_scale = config.init_scale;
+  mc.layers = config.layers;
+  mc.dropout = config.dropout;
   return mc;
 }
 
@@ -21,7 +23,19 @@ std::vector<TableSpec> MakeModelTables(const Config& config, const std::vector<s
   return MakeModel(ModelConfigFrom(config, slot_field))->Tables();
 }
 
-std::vector<EpochResult> RunRank(Transport& transport, const Config& config) {
+namespace {
+
+// Models that read only the user and item slots: side-feature slots would
+// only cost pulls of rows they never use.
+bool UsesSideFeatures(const std::string& model) {
+  return model != "mf" && model != "gmf" && model != "mlp" && model != "neumf";
+}
+
+}  // namespace
+
+std::vector<EpochResult> RunRank(Transport& transport, const Config& user_config) {
+  Config config = user_config;
+  if (!UsesSideFeatures(config.model)) config.side_features = false;
   const Topology topology(transport.size(), config.servers);
   switch (topology.RoleOf(transport.rank())) {
     case Role::kCoordinator:
