@@ -21,11 +21,19 @@ struct ModelDefaults {
   int neg_ratio;
   int epochs;
   const char* optimizer;
+  const char* layers;  // hidden widths of the deep tower ("" for none)
+  float dropout;
 };
 
 constexpr ModelDefaults kModelDefaults[] = {
-    {"mf", 32, 0.002f, 0.0f, 4, 20, "adam"},
-    {"fm", 32, 0.002f, 0.0f, 4, 20, "adam"},
+    {"mf", 32, 0.002f, 0.0f, 4, 20, "adam", "", 0.0f},
+    {"fm", 32, 0.002f, 0.0f, 4, 20, "adam", "", 0.0f},
+    {"nfm", 32, 0.002f, 0.0f, 4, 20, "adam", "64", 0.2f},
+    {"deepfm", 32, 0.001f, 0.0f, 4, 20, "adam", "64,32", 0.0f},
+    {"wide_deep", 32, 0.001f, 0.0f, 4, 20, "adam", "64,32", 0.0f},
+    {"gmf", 32, 0.002f, 0.0f, 4, 20, "adam", "", 0.0f},
+    {"mlp", 32, 0.001f, 0.0f, 4, 20, "adam", "64,32,16", 0.0f},
+    {"neumf", 32, 0.001f, 0.0f, 4, 20, "adam", "64,32,16", 0.0f},
 };
 
 const ModelDefaults* FindDefaults(const std::string& model) {
@@ -54,9 +62,53 @@ std::vector<int> ParseTopK(const std::string& text) {
     ks.push_back(k);
   }
   if (ks.empty()) throw InputError("--topk: expected at least one cut-off");
+  if (text.back() == ',') throw InputError(Concat("--topk: trailing comma in '", text, "'"));
   std::sort(ks.begin(), ks.end());
   ks.erase(std::unique(ks.begin(), ks.end()), ks.end());
   return ks;
+}
+
+// "64,32,16" -> {64, 32, 16}; "" or "none" -> {} (no hidden layer).
+std::vector<int> ParseLayers(const std::string& text) {
+  std::vector<int> widths;
+  if (text.empty() || text == "none") return widths;
+  std::stringstream in(text);
+  std::string part;
+  while (std::getline(in, part, ',')) {
+    std::size_t used = 0;
+    long width = 0;
+    try {
+      width = std::stol(part, &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    if (used == 0 || used != part.size() || width <= 0 || width > 65536) {
+      throw InputError(Concat("--layers: expected widths in [1, 65536] separated by commas (e.g. 64,32,16), or "
+                              "'none', got '",
+                              text, "'"));
+    }
+    widths.push_back(static_cast<int>(width));
+  }
+  if (!text.empty() && text.back() == ',') {
+    throw InputError(Concat("--layers: trailing comma in '", text, "'"));
+  }
+  return widths;
+}
+
+// cxxopts reports a value it cannot convert ("Argument 'abc' failed to
+// parse") without the option it was given to. Finds that option in argv
+// ("--dim abc" or "--dim=abc") so the message can name it; "" if not found.
+std::string OptionWithValue(int argc, const char* const* argv, const std::string& message) {
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    if (arg.rfind("--", 0) != 0) continue;
+    const std::size_t eq = arg.find('=');
+    const std::string name = arg.substr(0, eq);
+    const std::string value = eq != std::string::npos ? arg.substr(eq + 1) : (i + 1 < argc ? argv[i + 1] : "");
+    if (!value.empty() && message.find("\xE2\x80\x98" + value + "\xE2\x80\x99") != std::string::npos) return name;
+    if (!value.empty() && message.find("'" + value + "'") != std::string::npos) return name;
+  }
+  return "";
 }
 
 }  // namespace
@@ -69,11 +121,13 @@ ParsedArgs ParseArgs(int argc, const char* const* argv) {
   Config d;  // defaults shown in --help
   // clang-format off
   options.add_options("Model")
-    ("model", "Model: mf, fm", cxxopts::value<std::string>()->default_value(d.model))
+    ("model", "Model: mf, fm, nfm, deepfm, wide_deep, gmf, mlp, neumf", cxxopts::value<std::string>()->default_value(d.model))
     ("loss", "Loss: bce (sampled negatives) or bpr (pairwise)", cxxopts::value<std::string>()->default_value(d.loss))
     ("dim", "Embedding dimension (model default)", cxxopts::value<int>())
     ("init-scale", "Std-dev of the initial embeddings", cxxopts::value<float>()->default_value("0.01"))
-    ("l2", "L2 regularisation on the rows of each batch (model default)", cxxopts::value<float>());
+    ("l2", "L2 regularisation on the rows of each batch (model default)", cxxopts::value<float>())
+    ("layers", "Hidden widths of the deep tower, e.g. 64,32,16, or none (model default)", cxxopts::value<std::string>())
+    ("dropout", "Dropout rate in [0, 1) of the deep models in training (model default)", cxxopts::value<float>());
   options.add_options("Training")
     ("optimizer", "Server-side optimizer: sgd, adagrad, adam (model default)", cxxopts::value<std::string>())
     ("lr", "Learning rate (model default)", cxxopts::value<float>())
@@ -106,6 +160,9 @@ ParsedArgs ParseArgs(int argc, const char* const* argv) {
   cxxopts::ParseResult r;
   try {
     r = options.parse(argc, argv);
+  } catch (const cxxopts::exceptions::incorrect_argument_type& e) {
+    const std::string option = OptionWithValue(argc, argv, e.what());
+    throw InputError(Concat(option.empty() ? "" : option + ": ", e.what(), " (see --help)"));
   } catch (const cxxopts::exceptions::exception& e) {
     throw InputError(Concat(e.what(), " (see --help)"));
   }
@@ -133,6 +190,8 @@ ParsedArgs ParseArgs(int argc, const char* const* argv) {
     c.neg_ratio = r.count("neg-ratio") ? r["neg-ratio"].as<int>() : md->neg_ratio;
     c.epochs = r.count("epochs") ? r["epochs"].as<int>() : md->epochs;
     c.optimizer = r.count("optimizer") ? r["optimizer"].as<std::string>() : md->optimizer;
+    c.layers = ParseLayers(r.count("layers") ? r["layers"].as<std::string>() : std::string(md->layers));
+    c.dropout = r.count("dropout") ? r["dropout"].as<float>() : md->dropout;
     c.loss = r["loss"].as<std::string>();
     c.init_scale = r["init-scale"].as<float>();
     c.batch_size = r["batch-size"].as<int>();
@@ -177,6 +236,10 @@ void ValidateConfig(const Config& c) {
   if (!(c.init_scale >= 0) || !std::isfinite(c.init_scale)) {
     throw InputError(Concat("--init-scale must be >= 0, got ", c.init_scale));
   }
+  for (int w : c.layers) {
+    if (w <= 0 || w > 65536) throw InputError(Concat("--layers: widths must be in [1, 65536], got ", w));
+  }
+  if (!(c.dropout >= 0 && c.dropout < 1)) throw InputError(Concat("--dropout must be in [0, 1), got ", c.dropout));
   if (c.staleness < 0) throw InputError(Concat("--staleness must be >= 0, got ", c.staleness));
   if (c.loss != "bce" && c.loss != "bpr") {
     throw InputError(Concat("--loss: unknown loss '", c.loss, "'; expected one of: bce, bpr"));
@@ -210,7 +273,11 @@ void ValidateConfig(const Config& c) {
 std::string DescribeConfig(const Config& c) {
   std::string ks;
   for (int k : c.topk) ks += Concat(ks.empty() ? "" : ",", k);
-  return Concat("model=", c.model, " loss=", c.loss, " dim=", c.dim, " optimizer=", c.optimizer, " lr=", c.lr,
+  std::string layers;
+  for (int w : c.layers) layers += Concat(layers.empty() ? "" : ",", w);
+  return Concat("model=", c.model, " loss=", c.loss, " dim=", c.dim,
+                c.layers.empty() ? "" : Concat(" layers=", layers),
+                c.dropout > 0 ? Concat(" dropout=", c.dropout) : std::string(), " optimizer=", c.optimizer, " lr=", c.lr,
                 " l2=", c.l2, " epochs=", c.epochs, " batch=", c.batch_size, " neg=", c.neg_ratio,
                 " format=", c.format, c.data.empty() ? "" : Concat(" data=", c.data),
                 " side_features=", c.side_features ? "on" : "off", " eval=",

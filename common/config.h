@@ -16,6 +16,9 @@ struct Config {
   int dim = 32;
   float init_scale = 0.01f;
   float l2 = 0.0f;  // on the rows of each batch, added to their gradients
+  // Hidden widths of the deep models' tower, input side first (empty: none).
+  std::vector<int> layers;
+  float dropout = 0.0f;  // inverted-dropout rate of the deep models, in [0, 1)
 
   // Optimisation.
   std::string optimizer = "adam";

@@ -81,6 +81,14 @@ struct ModelConfig {
   // Fields of the slots (Batch::slot_field); decides the side features.
   std::vector<std::uint8_t> slot_field;
   float init_scale = 0.01f;
+  // Hidden widths of the deep tower (NFM, DeepFM, Wide&Deep, MLP, NeuMF),
+  // input side first. The tower's input width follows from the model (e.g.
+  // 2 * dim for MLP); empty means no hidden layer. Ignored by MF, FM, GMF.
+  std::vector<int> layers;
+  // Inverted-dropout rate in [0, 1), active only when ModelState::training.
+  // NFM drops units of the bi-interaction vector; the other deep models drop
+  // units of every hidden layer's output.
+  float dropout = 0.0f;
 };
 
 class Model {
@@ -111,8 +119,8 @@ class Model {
   std::string name_;
 };
 
-// Builds the model named config.name ("mf", "fm"); throws InputError for an
-// unknown name or invalid options.
+// Builds the model named config.name (one of ModelNames()); throws InputError
+// for an unknown name or invalid options (dim, layers, dropout).
 std::unique_ptr<Model> MakeModel(const ModelConfig& config);
 // The names MakeModel accepts.
 std::vector<std::string> ModelNames();

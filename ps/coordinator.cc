@@ -178,7 +178,9 @@ std::vector<EpochResult> RunCoordinator(Transport& transport, const Topology& to
     const double t0 = Now();
     for (int w = 0; w < workers; ++w) SendCommand(transport, topology.WorkerRank(w), Command::kTrainEpoch, epoch, max_steps);
     for (int w = 0; w < workers; ++w) {
-      const auto rep = RecvControl<EpochReport>(transport, Transport::kAnySource, kTagEpochReport);
+      // In worker order, not arrival order: floating-point sums depend on
+      // the order of their terms, and --sync must give the same bits every run.
+      const auto rep = RecvControl<EpochReport>(transport, topology.WorkerRank(w), kTagEpochReport);
       r.totals.loss_sum += rep.loss_sum;
       r.totals.examples += rep.examples;
       r.totals.batches += rep.batches;
@@ -192,8 +194,8 @@ std::vector<EpochResult> RunCoordinator(Transport& transport, const Topology& to
     const double t1 = Now();
     for (int w = 0; w < workers; ++w) SendCommand(transport, topology.WorkerRank(w), Command::kEvaluate, epoch);
     r.metrics = RankingSums(config.topk);
-    for (int w = 0; w < workers; ++w) {
-      const auto rep = RecvControl<EvalReport>(transport, Transport::kAnySource, kTagEvalReport);
+    for (int w = 0; w < workers; ++w) {  // in worker order, as above
+      const auto rep = RecvControl<EvalReport>(transport, topology.WorkerRank(w), kTagEvalReport);
       r.metrics.Merge(rep.sums);
     }
     const double t2 = Now();

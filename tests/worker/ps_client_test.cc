@@ -1,1 +1,525 @@
-// placeholder
+// Tests of the PS client against real server loops, and of whole jobs
+// (coordinator, servers, workers) as threads over LocalTransport.
+//
+// Nothing here may hang: every job runs under a watchdog that aborts the
+// transport after a generous deadline, which makes every rank's next receive
+// throw, so a lost message fails the test instead of blocking the suite.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <condition_variable>
+#include <cstring>
+#include <functional>
+#include <mutex>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "common/config.h"
+#include "common/control.h"
+#include "common/error.h"
+#include "common/keys.h"
+#include "common/table_spec.h"
+#include "common/topology.h"
+#include "common/transport.h"
+#include "ps/coordinator.h"
+#include "ps/server_loop.h"
+#include "worker/ps_client.h"
+#include "worker/run.h"
+
+namespace recsys {
+namespace {
+
+// gtest's Test has a private Setup() (a trap for SetUp) that hides ours in
+// test bodies.
+using SetupMessage = recsys::Setup;
+
+// Far beyond what any test here needs; only reached when something is lost.
+constexpr double kDeadlineSeconds = 60.0;
+constexpr int kDeadlineCode = 124;
+
+// Aborts `transport` (and so the whole local job) unless destroyed within
+// `seconds`.
+class Watchdog {
+ public:
+  Watchdog(Transport* transport, double seconds)
+      : thread_([this, transport, seconds] {
+          std::unique_lock<std::mutex> lock(mu_);
+          if (cv_.wait_for(lock, std::chrono::duration<double>(seconds), [this] { return done_; })) return;
+          lock.unlock();
+          try {
+            transport->Abort(kDeadlineCode);
+          } catch (const TransportAborted&) {
+          }
+        }) {}
+  Watchdog(const Watchdog&) = delete;
+  Watchdog& operator=(const Watchdog&) = delete;
+  ~Watchdog() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      done_ = true;
+    }
+    cv_.notify_all();
+    thread_.join();
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool done_ = false;  // guarded by mu_
+  std::thread thread_;  // last: starts once the members above exist
+};
+
+// RunLocalRanks under a watchdog held by rank 0.
+void RunWithDeadline(int n, const std::function<void(int rank, Transport& transport)>& fn) {
+  try {
+    RunLocalRanks(n, [&](int rank, Transport& t) {
+      if (rank != 0) return fn(rank, t);
+      Watchdog watchdog(&t, kDeadlineSeconds);
+      fn(rank, t);
+    });
+  } catch (const TransportAborted& e) {
+    if (e.code() == kDeadlineCode) throw std::runtime_error("the local job did not finish before the deadline");
+    throw;
+  }
+}
+
+// ---------------------------------------------------------------------------
+// PsClient against RunServer threads
+
+constexpr std::uint64_t kSeed = 7;
+constexpr int kTagClientDone = 100;  // test-only: the client tells rank 0 it is done
+
+TableSpec Spec(TableId id, const char* name, int width, InitKind init, float scale, std::int64_t dense_size = 0) {
+  TableSpec spec;
+  spec.id = id;
+  spec.name = name;
+  spec.width = width;
+  spec.init = init;
+  spec.init_scale = scale;
+  spec.dense_size = dense_size;
+  return spec;
+}
+
+// Two sparse tables and a dense block of 10 floats in 3 rows of 4.
+std::vector<TableSpec> Tables() {
+  return {Spec(0, "emb", 5, InitKind::kNormal, 0.1f), Spec(1, "linear", 1, InitKind::kUniform, 0.3f),
+          Spec(2, "mlp", 4, InitKind::kUniform, 0.5f, 10)};
+}
+constexpr std::size_t kDense = 2;
+
+std::vector<Key> Keys() {
+  std::vector<Key> keys;
+  for (std::uint64_t i = 0; i < 15; ++i) keys.push_back(MakeKey(kFieldUser, i));
+  for (std::uint64_t i = 0; i < 15; ++i) keys.push_back(MakeKey(kFieldItem, i * 7));
+  for (std::uint64_t i = 0; i < 5; ++i) keys.push_back(MakeKey(kFieldGenre, i));
+  for (std::uint64_t i = 0; i < 5; ++i) keys.push_back(MakeKey(kFieldOccupation, (std::uint64_t{1} << 62) + i));
+  return keys;
+}
+
+Config ServerConfig(const std::string& optimizer, float lr) {
+  Config c;
+  c.optimizer = optimizer;
+  c.lr = lr;
+  c.seed = kSeed;
+  c.sync = false;
+  return c;
+}
+
+// Runs rank 0 as a minimal coordinator (a Setup to every server, then stats
+// and Stop once the client is done), ranks 1..servers as RunServer, and
+// `client` on the one worker rank. Returns the servers' stats.
+std::vector<ServerStats> RunWithServers(int servers, const std::vector<TableSpec>& tables, const Config& config,
+                                        const std::function<void(PsClient& client)>& client) {
+  const int n = servers + 2;
+  const Topology topology(n, servers);
+  std::vector<ServerStats> stats;
+  RunWithDeadline(n, [&](int rank, Transport& t) {
+    switch (topology.RoleOf(rank)) {
+      case Role::kCoordinator: {
+        SetupMessage setup;
+        setup.tables = tables;
+        for (int s = 0; s < servers; ++s) SendControl(t, topology.ServerRank(s), kTagSetup, setup);
+        t.Recv(topology.WorkerRank(0), kTagClientDone);
+        Command command;
+        command.kind = Command::kReportStats;
+        for (int s = 0; s < servers; ++s) SendControl(t, topology.ServerRank(s), kTagCommand, command);
+        for (int s = 0; s < servers; ++s) stats.push_back(RecvControl<ServerStats>(t, topology.ServerRank(s), kTagServerStats));
+        command.kind = Command::kStop;
+        for (int s = 0; s < servers; ++s) SendControl(t, topology.ServerRank(s), kTagCommand, command);
+        break;
+      }
+      case Role::kServer:
+        RunServer(t, topology, config);
+        break;
+      case Role::kWorker: {
+        PsClient ps(&t, topology, tables, /*send_empty=*/false);
+        client(ps);
+        t.Send(0, kTagClientDone, Bytes());
+        break;
+      }
+    }
+  });
+  return stats;
+}
+
+// Row `i` of table `t` in `buffers`.
+std::vector<Real> RowOf(const ParamBuffers& buffers, const std::vector<TableSpec>& tables, std::size_t t, std::size_t i) {
+  const std::size_t w = static_cast<std::size_t>(tables[t].width);
+  const auto& s = buffers.storage[t];
+  return std::vector<Real>(s.begin() + static_cast<std::ptrdiff_t>(i * w), s.begin() + static_cast<std::ptrdiff_t>((i + 1) * w));
+}
+
+std::vector<Real> Init(const TableSpec& spec, Key key) {
+  std::vector<Real> row(static_cast<std::size_t>(spec.width));
+  InitRow(spec, kSeed, key, row.data());
+  return row;
+}
+
+// The key of row i of table t for a batch of `keys`.
+Key KeyOfRow(const TableSpec& spec, const std::vector<Key>& keys, std::size_t i) {
+  return spec.dense() ? MakeKey(kFieldDense, i) : keys[i];
+}
+
+std::size_t RowsOf(const TableSpec& spec, const std::vector<Key>& keys) {
+  return spec.dense() ? static_cast<std::size_t>(spec.dense_rows()) : keys.size();
+}
+
+// Expects every row pulled for `keys` to be InitRow's.
+void ExpectInitialRows(const ParamBuffers& rows, const std::vector<TableSpec>& tables, const std::vector<Key>& keys) {
+  ASSERT_EQ(rows.storage.size(), tables.size());
+  for (std::size_t t = 0; t < tables.size(); ++t) {
+    ASSERT_EQ(rows.storage[t].size(), RowsOf(tables[t], keys) * static_cast<std::size_t>(tables[t].width)) << t;
+    ASSERT_EQ(rows.view[t].data, rows.storage[t].data());
+    for (std::size_t i = 0; i < RowsOf(tables[t], keys); ++i) {
+      EXPECT_EQ(RowOf(rows, tables, t, i), Init(tables[t], KeyOfRow(tables[t], keys, i))) << "table " << t << " row " << i;
+    }
+  }
+}
+
+// Gradients for `keys`, different for every (step, table, row, element).
+ParamBuffers Gradients(const std::vector<TableSpec>& tables, const std::vector<Key>& keys, int step) {
+  ParamBuffers grads;
+  grads.Shape(tables, keys.size());
+  for (std::size_t t = 0; t < tables.size(); ++t) {
+    for (std::size_t j = 0; j < grads.storage[t].size(); ++j) {
+      grads.storage[t][j] = 0.01f * static_cast<Real>(step + 1) + 0.001f * static_cast<Real>(j % 97) -
+                            0.002f * static_cast<Real>(t);
+    }
+  }
+  return grads;
+}
+
+TEST(PsClientTest, PullEqualsInitRowForAnyNumberOfServers) {
+  const std::vector<TableSpec> tables = Tables();
+  const std::vector<Key> keys = Keys();
+  for (int servers : {1, 2, 3}) {
+    SCOPED_TRACE("servers " + std::to_string(servers));
+    ParamBuffers rows, eval_rows;
+    std::uint64_t pulled = 0;
+    const std::vector<ServerStats> stats =
+        RunWithServers(servers, tables, ServerConfig("sgd", 1.0f), [&](PsClient& ps) {
+          ps.Wait(ps.Pull(keys, &rows));
+          ps.Wait(ps.Pull(keys, &eval_rows, /*eval=*/true));
+          pulled = ps.pulled_bytes();
+        });
+    ExpectInitialRows(rows, tables, keys);
+    EXPECT_EQ(eval_rows.storage, rows.storage);
+    EXPECT_GT(pulled, 0u);
+    // Every row lives on exactly one server, and with several servers each
+    // holds some.
+    ASSERT_EQ(stats.size(), static_cast<std::size_t>(servers));
+    std::uint64_t total = 0;
+    for (const ServerStats& s : stats) {
+      total += s.keys;
+      EXPECT_GT(s.keys, 0u) << "rank " << s.rank;
+      EXPECT_EQ(s.pull_requests, 2u) << "rank " << s.rank;  // one message per server per pull
+    }
+    EXPECT_EQ(total, 2 * keys.size() + 3);
+  }
+}
+
+TEST(PsClientTest, DenseBlockIsPulledWholeForAnyBatch) {
+  const std::vector<TableSpec> tables = Tables();
+  const std::vector<Key> one = {MakeKey(kFieldItem, 3)};
+  ParamBuffers rows;
+  std::uint64_t bytes_after_empty = 1;
+  RunWithServers(3, tables, ServerConfig("sgd", 1.0f), [&](PsClient& ps) {
+    ps.Wait(ps.Pull(one, &rows));
+    // An empty batch pulls nothing at all (not even the dense block) and is
+    // done at once.
+    const std::uint64_t before = ps.pulled_bytes();
+    ParamBuffers empty;
+    ps.Wait(ps.Pull({}, &empty));
+    bytes_after_empty = ps.pulled_bytes() - before;
+  });
+  ASSERT_EQ(rows.storage[kDense].size(), 12u);
+  EXPECT_EQ(rows.view[kDense].rows, 3);
+  ExpectInitialRows(rows, tables, one);
+  // 10 floats of the block, then the zero tail of its last row.
+  EXPECT_EQ(rows.storage[kDense][10], 0.0f);
+  EXPECT_EQ(rows.storage[kDense][11], 0.0f);
+  EXPECT_EQ(bytes_after_empty, 0u);
+}
+
+TEST(PsClientTest, SgdPushWithLearningRateOneSubtractsTheGradient) {
+  const std::vector<TableSpec> tables = Tables();
+  const std::vector<Key> keys = Keys();
+  const std::vector<Key> some(keys.begin(), keys.begin() + 7);
+  const ParamBuffers g = Gradients(tables, keys, 0);
+  const ParamBuffers h = Gradients(tables, some, 1);
+  ParamBuffers before, after;
+  int in_flight_after_wait = -1;
+  RunWithServers(2, tables, ServerConfig("sgd", 1.0f), [&](PsClient& ps) {
+    ps.Wait(ps.Pull(keys, &before));
+    ps.Push(keys, g);
+    ps.Push(some, h);
+    ps.WaitPushes(0);
+    in_flight_after_wait = ps.pushes_in_flight();
+    ps.Wait(ps.Pull(keys, &after));
+  });
+  ExpectInitialRows(before, tables, keys);
+  EXPECT_EQ(in_flight_after_wait, 0);
+  for (std::size_t t = 0; t < tables.size(); ++t) {
+    for (std::size_t i = 0; i < RowsOf(tables[t], keys); ++i) {
+      std::vector<Real> expected = RowOf(before, tables, t, i);
+      const std::vector<Real> gi = RowOf(g, tables, t, i);
+      for (std::size_t j = 0; j < expected.size(); ++j) expected[j] -= gi[j];
+      // The second push touched the first 7 keys and, as every non-empty
+      // push does, the whole dense block.
+      if (i < RowsOf(tables[t], some)) {
+        const std::vector<Real> hi = RowOf(h, tables, t, i);
+        for (std::size_t j = 0; j < expected.size(); ++j) expected[j] -= hi[j];
+      }
+      EXPECT_EQ(RowOf(after, tables, t, i), expected) << "table " << t << " row " << i;
+    }
+  }
+}
+
+TEST(PsClientTest, StalenessWindowBoundsPushesInFlight) {
+  const std::vector<TableSpec> tables = Tables();
+  const std::vector<Key> keys = Keys();
+  constexpr int kPushes = 6;
+  std::vector<int> in_flight;
+  ParamBuffers before, after;
+  std::vector<ParamBuffers> grads;
+  for (int p = 0; p < kPushes; ++p) grads.push_back(Gradients(tables, keys, p));
+  RunWithServers(3, tables, ServerConfig("sgd", 1.0f), [&](PsClient& ps) {
+    ps.Wait(ps.Pull(keys, &before));
+    in_flight.push_back(ps.pushes_in_flight());
+    // Acks are only taken in while waiting, so every push counts until then.
+    for (int p = 0; p < kPushes; ++p) ps.Push(keys, grads[static_cast<std::size_t>(p)]);
+    in_flight.push_back(ps.pushes_in_flight());
+    ps.WaitPushes(2);
+    in_flight.push_back(ps.pushes_in_flight());
+    ps.WaitPushes(0);
+    in_flight.push_back(ps.pushes_in_flight());
+    ps.WaitPushes(0);  // nothing in flight: returns at once
+    in_flight.push_back(ps.pushes_in_flight());
+    ps.Wait(ps.Pull(keys, &after));
+  });
+  ASSERT_EQ(in_flight.size(), 5u);
+  EXPECT_EQ(in_flight[0], 0);
+  EXPECT_EQ(in_flight[1], kPushes);
+  EXPECT_LE(in_flight[2], 2);
+  EXPECT_EQ(in_flight[3], 0);
+  EXPECT_EQ(in_flight[4], 0);
+  // Applied in order, each exactly once.
+  for (std::size_t t = 0; t < tables.size(); ++t) {
+    for (std::size_t i = 0; i < RowsOf(tables[t], keys); ++i) {
+      std::vector<Real> expected = RowOf(before, tables, t, i);
+      for (const ParamBuffers& g : grads) {
+        const std::vector<Real> gi = RowOf(g, tables, t, i);
+        for (std::size_t j = 0; j < expected.size(); ++j) expected[j] -= gi[j];
+      }
+      EXPECT_EQ(RowOf(after, tables, t, i), expected) << "table " << t << " row " << i;
+    }
+  }
+}
+
+TEST(PsClientTest, AdamTrajectoryDoesNotDependOnTheNumberOfServers) {
+  const std::vector<TableSpec> tables = Tables();
+  const std::vector<Key> keys = Keys();
+  std::vector<std::vector<std::vector<Real>>> finals;  // per server count: storage
+  for (int servers : {1, 3}) {
+    ParamBuffers rows;
+    RunWithServers(servers, tables, ServerConfig("adam", 0.05f), [&](PsClient& ps) {
+      for (int step = 0; step < 5; ++step) {
+        // Overlapping subsets, so rows see different numbers of updates.
+        const std::vector<Key> batch(keys.begin() + step * 3, keys.begin() + step * 3 + 20);
+        ps.Wait(ps.Pull(batch, &rows));
+        ps.Push(batch, Gradients(tables, batch, step));
+        ps.WaitPushes(0);
+      }
+      ps.Wait(ps.Pull(keys, &rows));
+    });
+    finals.push_back(rows.storage);
+  }
+  ASSERT_EQ(finals.size(), 2u);
+  EXPECT_EQ(finals[0], finals[1]);
+  // And the rows did move.
+  EXPECT_NE(finals[0][0][0], Init(tables[0], keys[0])[0]);
+}
+
+// ---------------------------------------------------------------------------
+// Whole jobs: RunRank on every rank
+
+Config JobConfig(std::vector<std::string> extra) {
+  std::vector<std::string> args = {"recsys_worker", "--users", "200", "--items", "150", "--interactions-per-user",
+                                   "12", "--epochs", "2", "--dim", "8"};
+  args.insert(args.end(), extra.begin(), extra.end());
+  std::vector<const char*> argv;
+  for (const auto& a : args) argv.push_back(a.c_str());
+  const ParsedArgs parsed = ParseArgs(static_cast<int>(argv.size()), argv.data());
+  EXPECT_FALSE(parsed.exit_now);
+  return parsed.config;
+}
+
+std::vector<EpochResult> RunJob(int ranks, const Config& config) {
+  std::vector<EpochResult> results;
+  RunWithDeadline(ranks, [&](int rank, Transport& t) {
+    std::vector<EpochResult> r = RunRank(t, config);
+    if (rank == 0) {
+      results = std::move(r);
+    } else {
+      EXPECT_TRUE(r.empty()) << "rank " << rank;
+    }
+  });
+  return results;
+}
+
+// Bit-identical losses and metrics, epoch by epoch.
+void ExpectSameResults(const std::vector<EpochResult>& a, const std::vector<EpochResult>& b) {
+  ASSERT_EQ(a.size(), b.size());
+  for (std::size_t e = 0; e < a.size(); ++e) {
+    SCOPED_TRACE("epoch " + std::to_string(a[e].epoch));
+    EXPECT_EQ(a[e].epoch, b[e].epoch);
+    EXPECT_EQ(a[e].examples, b[e].examples);
+    EXPECT_EQ(a[e].loss, b[e].loss);
+    EXPECT_EQ(a[e].metrics.users, b[e].metrics.users);
+    EXPECT_EQ(a[e].metrics.ks, b[e].metrics.ks);
+    EXPECT_EQ(a[e].metrics.hits, b[e].metrics.hits);
+    EXPECT_EQ(a[e].metrics.ndcg, b[e].metrics.ndcg);
+  }
+}
+
+// Results every sane run has: 2 epochs, all 200 users evaluated, 11 training
+// positives per user with 4 negatives each, a finite loss, metrics in range.
+void ExpectSaneResults(const std::vector<EpochResult>& results) {
+  ASSERT_EQ(results.size(), 2u);
+  for (std::size_t e = 0; e < results.size(); ++e) {
+    const EpochResult& r = results[e];
+    SCOPED_TRACE("epoch " + std::to_string(r.epoch));
+    EXPECT_EQ(r.epoch, static_cast<int>(e) + 1);
+    EXPECT_EQ(r.metrics.users, 200);
+    EXPECT_EQ(r.examples, 200u * 11 * 5);
+    EXPECT_TRUE(std::isfinite(r.loss));
+    EXPECT_GT(r.loss, 0.0);
+    EXPECT_LT(r.loss, 1.0);  // BCE starts near ln 2
+    for (std::size_t k = 0; k < r.metrics.ks.size(); ++k) {
+      EXPECT_GE(r.metrics.HitRatio(k), 0.0);
+      EXPECT_LE(r.metrics.HitRatio(k), 1.0);
+      EXPECT_LE(r.metrics.Ndcg(k), r.metrics.HitRatio(k));  // each hit's gain is at most 1
+    }
+    EXPECT_GT(r.totals.batches, 0u);
+    EXPECT_GT(r.pulled_bytes, 0u);
+    EXPECT_GT(r.pushed_bytes, 0u);
+  }
+}
+
+TEST(LocalJobTest, SyncRunsAreDeterministic) {
+  const Config config = JobConfig({"--sync", "--servers", "1"});
+  const std::vector<EpochResult> first = RunJob(4, config);
+  const std::vector<EpochResult> second = RunJob(4, config);
+  ExpectSaneResults(first);
+  ExpectSameResults(first, second);
+  // It learns: the second epoch's loss is lower.
+  ASSERT_EQ(first.size(), 2u);
+  EXPECT_LT(first[1].loss, first[0].loss);
+}
+
+// The key property of the design: with --sync, the number of servers does
+// not change a single bit of the results.
+TEST(LocalJobTest, SyncResultsDoNotDependOnTheNumberOfServers) {
+  // The defaults (FM, BCE, Adam), and MF with BPR, AdaGrad and batches small
+  // enough that the two workers' step counts differ (empty lockstep steps).
+  const std::vector<std::vector<std::string>> variants = {
+      {}, {"--model", "mf", "--loss", "bpr", "--optimizer", "adagrad", "--lr", "0.05", "--batch-size", "100"}};
+  for (const auto& variant : variants) {
+    SCOPED_TRACE(variant.empty() ? "defaults" : "mf/bpr/adagrad");
+    std::vector<std::string> one_server = {"--sync", "--servers", "1"};
+    std::vector<std::string> three_servers = {"--sync", "--servers", "3"};
+    one_server.insert(one_server.end(), variant.begin(), variant.end());
+    three_servers.insert(three_servers.end(), variant.begin(), variant.end());
+    const std::vector<EpochResult> one = RunJob(1 + 1 + 2, JobConfig(one_server));
+    const std::vector<EpochResult> three = RunJob(1 + 3 + 2, JobConfig(three_servers));
+    ASSERT_EQ(one.size(), 2u);
+    EXPECT_EQ(one[0].metrics.users, 200);
+    EXPECT_TRUE(std::isfinite(one[1].loss));
+    ExpectSameResults(one, three);
+  }
+}
+
+// With three or more workers the coordinator's sums over workers (loss,
+// NDCG) must be added in a fixed order: floating-point addition is not
+// associative, and the order in which reports arrive varies from run to run.
+TEST(LocalJobTest, SyncResultsWithThreeWorkersAreReproducible) {
+  const std::vector<EpochResult> first = RunJob(1 + 1 + 3, JobConfig({"--sync", "--servers", "1", "--epochs", "3"}));
+  ASSERT_EQ(first.size(), 3u);
+  EXPECT_EQ(first[0].metrics.users, 200);
+  for (int run = 0; run < 3; ++run) {
+    SCOPED_TRACE("run " + std::to_string(run));
+    ExpectSameResults(first, RunJob(1 + 2 + 3, JobConfig({"--sync", "--servers", "2", "--epochs", "3"})));
+  }
+}
+
+TEST(LocalJobTest, AsyncRunCompletesAndEvaluatesEveryUser) {
+  const std::vector<EpochResult> results = RunJob(1 + 2 + 2, JobConfig({"--servers", "2", "--staleness", "2"}));
+  ExpectSaneResults(results);
+}
+
+TEST(LocalJobTest, ReportsEveryCutOff) {
+  const std::vector<EpochResult> results = RunJob(5, JobConfig({"--topk", "10,5", "--servers", "2"}));
+  ExpectSaneResults(results);
+  for (const EpochResult& r : results) {
+    ASSERT_EQ(r.metrics.ks, (std::vector<int>{5, 10}));
+    ASSERT_EQ(r.metrics.hits.size(), 2u);
+    EXPECT_LE(r.metrics.hits[0], r.metrics.hits[1]);
+    EXPECT_LE(r.metrics.ndcg[0], r.metrics.ndcg[1]);
+  }
+}
+
+TEST(LocalJobTest, FullRankingIsNoEasierThanSampled) {
+  const std::vector<EpochResult> sampled = RunJob(4, JobConfig({"--sync", "--servers", "1", "--topk", "5,10"}));
+  const std::vector<EpochResult> full =
+      RunJob(4, JobConfig({"--sync", "--servers", "1", "--topk", "5,10", "--eval-full"}));
+  ExpectSaneResults(full);
+  ASSERT_EQ(sampled.size(), full.size());
+  for (std::size_t e = 0; e < full.size(); ++e) {
+    // Evaluation does not touch training.
+    EXPECT_EQ(full[e].loss, sampled[e].loss);
+    EXPECT_EQ(full[e].metrics.users, sampled[e].metrics.users);
+    // The 99 sampled candidates are a subset of the items a user never saw,
+    // so no user ranks better against all of them.
+    for (std::size_t k = 0; k < 2; ++k) {
+      EXPECT_LE(full[e].metrics.hits[k], sampled[e].metrics.hits[k]);
+      EXPECT_LE(full[e].metrics.ndcg[k], sampled[e].metrics.ndcg[k]);
+    }
+  }
+  // With ~138 candidates instead of 99, a model that has learnt little ranks
+  // strictly worse somewhere.
+  EXPECT_LT(full.back().metrics.ndcg[1], sampled.back().metrics.ndcg[1]);
+}
+
+TEST(LocalJobTest, AFailingRankFailsTheJob) {
+  // A CSV file that does not exist: every worker throws InputError while
+  // reading, and the coordinator and servers, waiting, are released.
+  const Config config = JobConfig({"--format", "csv", "--data", "/nonexistent/recsys/ratings.csv"});
+  EXPECT_THROW(RunJob(4, config), InputError);
+}
+
+}  // namespace
+}  // namespace recsys
