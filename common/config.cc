@@ -145,7 +145,9 @@ ParsedArgs ParseArgs(int argc, const char* const* argv) {
     ("eval-candidates", "NCF .test.negative file with each user's held-out item and candidates", cxxopts::value<std::string>()->default_value(""))
     ("eval-full", "Rank the held-out item against all items the user has not interacted with")
     ("eval-negatives", "Sampled candidates per user", cxxopts::value<int>()->default_value("99"))
-    ("topk", "Cut-offs K for HR@K and NDCG@K, e.g. 10 or 5,10,20", cxxopts::value<std::string>()->default_value("10"));
+    ("topk", "Cut-offs K for HR@K and NDCG@K, e.g. 10 or 5,10,20", cxxopts::value<std::string>()->default_value("10"))
+    ("validation", "Hold out each user's second-latest interaction to choose the reported epoch")
+    ("patience", "With --validation: stop after N epochs without a better validation HR (0: never)", cxxopts::value<int>()->default_value("0"));
   options.add_options("Parameter servers")
     ("servers", "Number of parameter-server ranks (default: a quarter of the ranks)", cxxopts::value<int>()->default_value("0"))
     ("staleness", "Unacknowledged pushes a worker may have in flight", cxxopts::value<int>()->default_value(std::to_string(d.staleness)))
@@ -205,6 +207,8 @@ ParsedArgs ParseArgs(int argc, const char* const* argv) {
     c.eval_full = r.count("eval-full") > 0;
     c.eval_negatives = r["eval-negatives"].as<int>();
     c.topk = ParseTopK(r["topk"].as<std::string>());
+    c.validation = r.count("validation") > 0;
+    c.patience = r["patience"].as<int>();
     c.servers = r["servers"].as<int>();
     c.staleness = r["staleness"].as<int>();
     c.sync = r.count("sync") > 0;
@@ -227,6 +231,8 @@ void ValidateConfig(const Config& c) {
   positive("--batch-size", c.batch_size);
   positive("--lr", c.lr);
   positive("--eval-negatives", c.eval_negatives);
+  if (c.patience < 0) throw InputError(Concat("--patience must be >= 0, got ", c.patience));
+  if (c.patience > 0 && !c.validation) throw InputError("--patience needs --validation (early stopping never looks at the test set)");
   if (c.dim > 4096) throw InputError(Concat("--dim must be at most 4096, got ", c.dim));
   if (c.neg_ratio < 1) throw InputError(Concat("--neg-ratio must be at least 1, got ", c.neg_ratio));
   if (c.loss == "bpr" && c.neg_ratio != 1) {
@@ -282,7 +288,7 @@ std::string DescribeConfig(const Config& c) {
                 " format=", c.format, c.data.empty() ? "" : Concat(" data=", c.data),
                 " side_features=", c.side_features ? "on" : "off", " eval=",
                 c.eval_full ? "full" : (c.eval_candidates.empty() ? Concat(c.eval_negatives, " sampled") : "file"),
-                " topk=", ks, " staleness=", c.staleness, c.sync ? " sync" : " async", " seed=", c.seed);
+                " topk=", ks, c.validation ? " validation" : "", " staleness=", c.staleness, c.sync ? " sync" : " async", " seed=", c.seed);
 }
 
 }  // namespace recsys

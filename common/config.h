@@ -38,6 +38,10 @@ struct Config {
   // Evaluation.
   std::string eval_candidates;
   bool eval_full = false;
+  // Hold out each user's second-latest interaction for validation: it picks
+  // the epoch whose test metrics are reported, and stops early.
+  bool validation = false;
+  int patience = 0;  // with validation: stop after this many epochs without improvement (0: never)
   int eval_negatives = 99;
   std::vector<int> topk = {10};
 

@@ -87,12 +87,13 @@ struct EpochReport {
 };
 
 struct EvalReport {
-  RankingSums sums;
+  RankingSums sums;        // on the test items
+  RankingSums validation;  // on the validation items (empty without --validation)
   double seconds = 0.0;
 
   template <class Archive>
   void serialize(Archive& ar, unsigned /*version*/) {
-    ar & sums & seconds;
+    ar & sums & validation & seconds;
   }
 };
 

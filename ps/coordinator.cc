@@ -34,6 +34,13 @@ std::string FormatLine(const EpochResult& r) {
                   r.metrics.ks[i], r.metrics.Ndcg(i));
     metrics += buf;
   }
+  if (r.validation.users > 0) {
+    const std::size_t k = SelectionCutoff(r.validation.ks);
+    char buf[96];
+    std::snprintf(buf, sizeof(buf), "  (valid HR@%d %.4f NDCG@%d %.4f)", r.validation.ks[k], r.validation.HitRatio(k),
+                  r.validation.ks[k], r.validation.Ndcg(k));
+    metrics += buf;
+  }
   char head[64];
   std::snprintf(head, sizeof(head), "epoch %3d  loss %.4f", r.epoch, r.loss);
   char tail[128];
@@ -80,6 +87,13 @@ std::string EpochJson(const EpochResult& r, const std::vector<ServerStats>& serv
     j["ndcg@" + std::to_string(r.metrics.ks[i])] = r.metrics.Ndcg(i);
   }
   j["users"] = r.metrics.users;
+  if (r.validation.users > 0) {
+    for (std::size_t i = 0; i < r.validation.ks.size(); ++i) {
+      j["valid_hr@" + std::to_string(r.validation.ks[i])] = r.validation.HitRatio(i);
+      j["valid_ndcg@" + std::to_string(r.validation.ks[i])] = r.validation.Ndcg(i);
+    }
+    j["valid_users"] = r.validation.users;
+  }
   j["examples"] = r.examples;
   j["samples_per_s"] = r.samples_per_second;
   j["train_seconds"] = r.train_seconds;
@@ -107,6 +121,24 @@ std::string EpochJson(const EpochResult& r, const std::vector<ServerStats>& serv
     j["servers"] = list;
   }
   return j.dump();
+}
+
+std::size_t SelectionCutoff(const std::vector<int>& ks) {
+  for (std::size_t i = 0; i < ks.size(); ++i) {
+    if (ks[i] == 10) return i;
+  }
+  return ks.size() - 1;
+}
+
+std::size_t SelectEpoch(const std::vector<EpochResult>& results, bool validation) {
+  RECSYS_CHECK(!results.empty());
+  if (!validation) return results.size() - 1;
+  const std::size_t k = SelectionCutoff(results.front().validation.ks);
+  std::size_t best = 0;
+  for (std::size_t i = 1; i < results.size(); ++i) {
+    if (results[i].validation.HitRatio(k) > results[best].validation.HitRatio(k)) best = i;
+  }
+  return best;
 }
 
 std::vector<EpochResult> RunCoordinator(Transport& transport, const Topology& topology, const Config& config,
@@ -145,8 +177,8 @@ std::vector<EpochResult> RunCoordinator(Transport& transport, const Topology& to
   setup.tables = make_tables(setup.slot_field);
   for (int r = 1; r < topology.size(); ++r) SendControl(transport, r, kTagSetup, setup);
 
-  std::printf("recsys-ps: %d ranks (1 coordinator, %d servers, %d workers)\n", topology.size(), topology.servers(),
-              workers);
+  std::printf("recsys-ps: %d ranks (1 coordinator, %d server%s, %d worker%s)\n", topology.size(), topology.servers(),
+              topology.servers() == 1 ? "" : "s", workers, workers == 1 ? "" : "s");
   std::printf("config: %s\n", DescribeConfig(config).c_str());
   std::printf("data: %llu users (%llu without a held-out item), %zu items, %llu training positives, %zu slots\n",
               static_cast<unsigned long long>(users), static_cast<unsigned long long>(users_without_test),
@@ -194,9 +226,11 @@ std::vector<EpochResult> RunCoordinator(Transport& transport, const Topology& to
     const double t1 = Now();
     for (int w = 0; w < workers; ++w) SendCommand(transport, topology.WorkerRank(w), Command::kEvaluate, epoch);
     r.metrics = RankingSums(config.topk);
+    r.validation = RankingSums(config.topk);
     for (int w = 0; w < workers; ++w) {  // in worker order, as above
       const auto rep = RecvControl<EvalReport>(transport, topology.WorkerRank(w), kTagEvalReport);
       r.metrics.Merge(rep.sums);
+      r.validation.Merge(rep.validation);
     }
     const double t2 = Now();
     r.examples = r.totals.examples;
@@ -224,6 +258,33 @@ std::vector<EpochResult> RunCoordinator(Transport& transport, const Topology& to
     }
     results.push_back(std::move(r));
     last_servers = std::move(servers);
+    // Early stopping looks at validation only, never at the test metrics.
+    if (config.validation && config.patience > 0 &&
+        results.size() - 1 - SelectEpoch(results, true) >= static_cast<std::size_t>(config.patience)) {
+      std::printf("early stop: no better validation HR for %d epochs\n", config.patience);
+      break;
+    }
+  }
+
+  // The reported result: the epoch chosen on validation, or the last one.
+  const EpochResult& chosen = results[SelectEpoch(results, config.validation)];
+  {
+    std::string line = Concat("final: epoch ", chosen.epoch, config.validation ? " (best on validation)" : " (last)");
+    for (std::size_t i = 0; i < chosen.metrics.ks.size(); ++i) {
+      char buf[96];
+      std::snprintf(buf, sizeof(buf), "  HR@%d %.4f  NDCG@%d %.4f", chosen.metrics.ks[i], chosen.metrics.HitRatio(i),
+                    chosen.metrics.ks[i], chosen.metrics.Ndcg(i));
+      line += buf;
+    }
+    std::printf("%s  users %lld\n", line.c_str(), static_cast<long long>(chosen.metrics.users));
+  }
+  if (metrics_file.is_open()) {
+    auto j = nlohmann::ordered_json::parse(EpochJson(chosen, {}));
+    j["final"] = true;
+    j["selected_by"] = config.validation ? "validation" : "last";
+    metrics_file << j.dump() << '\n';
+    metrics_file.flush();
+    if (!metrics_file) ThrowInputError(partial, 0, "write failed (--metrics-out)");
   }
 
   if (!last_servers.empty()) std::printf("%s\n", DescribeServers(last_servers, run_start).c_str());

@@ -22,7 +22,8 @@ namespace recsys {
 struct EpochResult {
   int epoch = 0;
   double loss = 0.0;  // mean training loss per example
-  RankingSums metrics;
+  RankingSums metrics;     // test
+  RankingSums validation;  // with --validation; users == 0 otherwise
   std::uint64_t examples = 0;
   double train_seconds = 0.0;
   double eval_seconds = 0.0;
@@ -44,6 +45,14 @@ std::vector<EpochResult> RunCoordinator(Transport& transport, const Topology& to
 
 // Formats one epoch as a JSON object (one line, no newline).
 std::string EpochJson(const EpochResult& result, const std::vector<ServerStats>& servers);
+
+// The index of the epoch whose test metrics a run reports: with validation,
+// the best validation HR at the selection cut-off (earliest on ties);
+// otherwise the last epoch. `results` is non-empty.
+std::size_t SelectEpoch(const std::vector<EpochResult>& results, bool validation);
+
+// The cut-off used to select epochs: K = 10 if asked for, else the largest.
+std::size_t SelectionCutoff(const std::vector<int>& ks);
 
 }  // namespace recsys
 

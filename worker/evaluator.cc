@@ -3,20 +3,40 @@
 #include <algorithm>
 
 #include "common/error.h"
+#include "common/hash.h"
 
 namespace recsys {
 
+namespace {
+
+// Validation candidates come from their own stream, so they are not the
+// test candidates of the same user.
+constexpr std::uint64_t kValidationSalt = 0x7a11da7e5eedULL;
+
+bool HasTarget(const UserHistory& h, Evaluator::Target target) {
+  return target == Evaluator::Target::kTest ? h.has_test : h.has_valid;
+}
+
+std::uint64_t TargetItem(const UserHistory& h, Evaluator::Target target) {
+  return target == Evaluator::Target::kTest ? h.test_item : h.valid_item;
+}
+
+}  // namespace
+
 Evaluator::Evaluator(const Config& config, const std::vector<UserHistory>* users, const Dataset* data,
-                     const NegativeSampler* sampler)
-    : config_(config), users_(users), sampler_(sampler) {
+                     const NegativeSampler* sampler, Target target)
+    : config_(config), users_(users), sampler_(sampler), target_(target) {
   const auto& items = sampler_->items();
   for (std::size_t u = 0; u < users_->size(); ++u) {
     const UserHistory& h = (*users_)[u];
-    if (!h.has_test) continue;
+    if (!HasTarget(h, target_)) continue;
     eval_users_.push_back(u);
     if (config_.eval_full) continue;
     std::vector<std::uint64_t> negatives;
-    if (data->has_given_test) {
+    if (target_ == Target::kValidation) {
+      negatives = SampleEvalCandidates(*sampler_, HashCombine(config_.seed, kValidationSalt), h.user, h.positives,
+                                       config_.eval_negatives);
+    } else if (data->has_given_test) {
       auto it = data->test_candidates.find(h.user);
       if (it == data->test_candidates.end()) {
         throw InputError(Concat("user ", h.user, " has a held-out item but no candidate list"));
@@ -37,7 +57,7 @@ Evaluator::Evaluator(const Config& config, const std::vector<UserHistory>* users
 void Evaluator::Candidates(std::size_t e, std::vector<std::uint64_t>* out) const {
   const UserHistory& h = (*users_)[eval_users_[e]];
   out->clear();
-  out->push_back(h.test_item);
+  out->push_back(TargetItem(h, target_));
   if (!config_.eval_full) {
     out->insert(out->end(), candidates_[e].begin(), candidates_[e].end());
     return;

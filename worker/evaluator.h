@@ -23,17 +23,21 @@ using ScoreFn = std::function<void(const std::vector<Example>& examples, std::ve
 
 class Evaluator {
  public:
+  // Which held-out item is ranked: the test item, or (with --validation) the
+  // validation item, which has its own sampled candidates.
+  enum class Target { kTest, kValidation };
+
   // Draws (or looks up) every user's candidates once. `users`, `data` and
   // `sampler` must outlive the evaluator. Throws InputError if a given
   // candidate list names an item outside the universe or a user has too few
   // unseen items for the sampled candidates.
   Evaluator(const Config& config, const std::vector<UserHistory>* users, const Dataset* data,
-            const NegativeSampler* sampler);
+            const NegativeSampler* sampler, Target target = Target::kTest);
 
   // Scores users' candidates in chunks of about `chunk_examples` examples.
   RankingSums Evaluate(const ScoreFn& score, std::size_t chunk_examples = 16384) const;
 
-  // Users with a held-out item (those Evaluate counts).
+  // Users with a held-out item of the target (those Evaluate counts).
   std::size_t num_eval_users() const { return eval_users_.size(); }
 
  private:
@@ -43,6 +47,7 @@ class Evaluator {
   const Config& config_;
   const std::vector<UserHistory>* users_;
   const NegativeSampler* sampler_;
+  const Target target_;
   std::vector<std::size_t> eval_users_;                  // indices into *users_
   std::vector<std::vector<std::uint64_t>> candidates_;   // per eval user, unless full ranking
 };

@@ -67,7 +67,7 @@ class Worker {
     const int me = index_;
     data_ = ReadDataset(DataOptionsFrom(config_), [&topo, me](std::uint64_t user) { return topo.WorkerOfUser(user) == me; });
     SplitStats stats;
-    users_ = LeaveOneOutSplit(data_, /*validation=*/false, &stats);
+    users_ = LeaveOneOutSplit(data_, config_.validation, &stats);
     WorkerHello hello;
     hello.items = data_.items;
     hello.user_slot_fields = data_.user_slot_fields;
@@ -102,6 +102,9 @@ class Worker {
     }
     batcher_ = std::make_unique<BatchBuilder>(setup.slot_field, &data_);
     evaluator_ = std::make_unique<Evaluator>(config_, &users_, &data_, sampler_.get());
+    if (config_.validation) {
+      validator_ = std::make_unique<Evaluator>(config_, &users_, &data_, sampler_.get(), Evaluator::Target::kValidation);
+    }
     client_ = std::make_unique<PsClient>(&transport_, topology_, tables_, config_.sync);
     state_.rng = SplitMix64(HashCombine(config_.seed, 0xd20900ULL + static_cast<std::uint64_t>(index_)));
   }
@@ -242,13 +245,15 @@ class Worker {
     const auto start = Clock::now();
     EvalReport report;
     Slot slot;
-    report.sums = evaluator_->Evaluate([&](const std::vector<Example>& examples, std::vector<float>* scores) {
+    const ScoreFn score = [&](const std::vector<Example>& examples, std::vector<float>* scores) {
       batcher_->Build(examples.data(), static_cast<int>(examples.size()), &slot.batch);
       client_->Wait(client_->Pull(slot.batch.keys, &slot.params, /*eval=*/true));
       state_.training = false;
       model_->Forward(slot.batch, slot.params.view, &state_);
       scores->assign(state_.logits.data(), state_.logits.data() + state_.logits.size());
-    });
+    };
+    report.sums = evaluator_->Evaluate(score);
+    report.validation = validator_ ? validator_->Evaluate(score) : RankingSums(config_.topk);
     report.seconds = Since(start);
     return report;
   }
@@ -268,6 +273,7 @@ class Worker {
   std::unique_ptr<NegativeSampler> sampler_;
   std::unique_ptr<BatchBuilder> batcher_;
   std::unique_ptr<Evaluator> evaluator_;
+  std::unique_ptr<Evaluator> validator_;  // --validation only
   std::unique_ptr<PsClient> client_;
   ModelState state_;
   ParamBuffers grads_;

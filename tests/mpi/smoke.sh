@@ -11,6 +11,8 @@ for model in mf fm; do
   python3 - "$work/m.jsonl" <<'PY' || fail "metrics records incomplete"
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
+final = rows.pop()
+assert final["final"] is True and final["epoch"] == 2, final
 assert [r["epoch"] for r in rows] == [1, 2], rows
 for r in rows:
     for k in ("epoch", "loss", "hr@10", "ndcg@10", "users", "samples_per_s", "servers"):
