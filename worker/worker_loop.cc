@@ -106,7 +106,6 @@ class Worker {
       validator_ = std::make_unique<Evaluator>(config_, &users_, &data_, sampler_.get(), Evaluator::Target::kValidation);
     }
     client_ = std::make_unique<PsClient>(&transport_, topology_, tables_, config_.sync);
-    state_.rng = SplitMix64(HashCombine(config_.seed, 0xd20900ULL + static_cast<std::uint64_t>(index_)));
   }
 
   // The epoch's examples: every training positive with its sampled
@@ -166,6 +165,11 @@ class Worker {
   EpochReport TrainEpoch(int epoch, std::int64_t sync_steps) {
     EpochReport report;
     const auto start = Clock::now();
+    // Every random stream of an epoch (negatives, shuffle, dropout) is seeded
+    // by (seed, epoch, worker), so a run resumed at an epoch boundary
+    // continues exactly as the uninterrupted run would.
+    state_.rng = SplitMix64(HashCombine(HashCombine(config_.seed, 0xd20900ULL + static_cast<std::uint64_t>(epoch)),
+                                        static_cast<std::uint64_t>(index_)));
     MakeExamples(epoch);
     report.sample_seconds += Since(start);
     const std::int64_t own = static_cast<std::int64_t>((examples_.size() + config_.batch_size - 1) / config_.batch_size);
