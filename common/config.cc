@@ -155,7 +155,17 @@ ParsedArgs ParseArgs(int argc, const char* const* argv) {
   options.add_options("Run")
     ("seed", "Random seed (data, initialisation, sampling)", cxxopts::value<std::uint64_t>()->default_value("1"))
     ("metrics-out", "Write one JSON object per epoch to this file", cxxopts::value<std::string>()->default_value(""))
+    ("stall-timeout", "Abort the job, naming the rank, when a rank makes no progress for this many seconds (0: never)", cxxopts::value<double>()->default_value("0"))
     ("h,help", "Print this help");
+  options.add_options("Checkpoints")
+    ("checkpoint-dir", "Write checkpoints into this folder (every epoch unless --checkpoint-every/--checkpoint-minutes)", cxxopts::value<std::string>()->default_value(""))
+    ("checkpoint-every", "Checkpoint every N epochs (and after the last)", cxxopts::value<int>())
+    ("checkpoint-minutes", "Also checkpoint at the first epoch end M minutes after the previous checkpoint", cxxopts::value<double>()->default_value("0"))
+    ("keep-checkpoints", "Complete checkpoints to keep, newest first", cxxopts::value<int>()->default_value("2"))
+    ("resume", "Continue the run saved in this checkpoint (a --checkpoint-dir, using its LATEST, or one ckpt-<epoch> folder)", cxxopts::value<std::string>()->default_value(""))
+    ("init-from", "Start a fresh run from the weights of this checkpoint (same model and tables)", cxxopts::value<std::string>()->default_value(""))
+    ("eval-only", "Evaluate the model of --resume or --init-from once, and exit")
+    ("verify-checkpoint", "Check this checkpoint (manifest, sizes, checksums) and exit", cxxopts::value<std::string>()->default_value(""));
   // clang-format on
 
   ParsedArgs parsed;
@@ -218,6 +228,17 @@ ParsedArgs ParseArgs(int argc, const char* const* argv) {
     c.sync = r.count("sync") > 0;
     c.seed = r["seed"].as<std::uint64_t>();
     c.metrics_out = r["metrics-out"].as<std::string>();
+    c.stall_timeout = r["stall-timeout"].as<double>();
+    c.checkpoint_dir = r["checkpoint-dir"].as<std::string>();
+    c.checkpoint_minutes = r["checkpoint-minutes"].as<double>();
+    // --checkpoint-dir alone: every epoch.
+    c.checkpoint_every = r.count("checkpoint-every") ? r["checkpoint-every"].as<int>()
+                         : (!c.checkpoint_dir.empty() && c.checkpoint_minutes == 0 ? 1 : 0);
+    c.keep_checkpoints = r["keep-checkpoints"].as<int>();
+    c.resume = r["resume"].as<std::string>();
+    c.init_from = r["init-from"].as<std::string>();
+    c.eval_only = r.count("eval-only") > 0;
+    c.verify_checkpoint = r["verify-checkpoint"].as<std::string>();
   } catch (const cxxopts::exceptions::exception& e) {
     throw InputError(Concat(e.what(), " (see --help)"));
   }
@@ -278,6 +299,21 @@ void ValidateConfig(const Config& c) {
     throw InputError("--eval-full and --eval-candidates exclude each other");
   }
   if (c.servers < 0) throw InputError(Concat("--servers must be positive, got ", c.servers));
+  if (!(c.stall_timeout >= 0) || !std::isfinite(c.stall_timeout)) {
+    throw InputError(Concat("--stall-timeout must be >= 0 seconds, got ", c.stall_timeout));
+  }
+  if (c.checkpoint_every < 0) throw InputError(Concat("--checkpoint-every must be >= 0, got ", c.checkpoint_every));
+  if (!(c.checkpoint_minutes >= 0) || !std::isfinite(c.checkpoint_minutes)) {
+    throw InputError(Concat("--checkpoint-minutes must be >= 0, got ", c.checkpoint_minutes));
+  }
+  if (c.checkpoint_dir.empty() && (c.checkpoint_every > 0 || c.checkpoint_minutes > 0)) {
+    throw InputError("--checkpoint-every and --checkpoint-minutes need --checkpoint-dir");
+  }
+  if (c.keep_checkpoints < 1) throw InputError(Concat("--keep-checkpoints must be at least 1, got ", c.keep_checkpoints));
+  if (!c.resume.empty() && !c.init_from.empty()) throw InputError("--resume and --init-from exclude each other");
+  if (c.eval_only && c.resume.empty() && c.init_from.empty()) {
+    throw InputError("--eval-only needs a model to evaluate: give --init-from DIR or --resume DIR");
+  }
 }
 
 std::string DescribeConfig(const Config& c) {

@@ -52,6 +52,17 @@ struct Config {
 
   std::uint64_t seed = 1;
   std::string metrics_out;
+
+  // Checkpoints and failures (README, "Checkpoints and failures").
+  std::string checkpoint_dir;     // empty: no checkpoints
+  int checkpoint_every = 0;       // epochs between checkpoints (0: only by time, if set)
+  double checkpoint_minutes = 0;  // also checkpoint once this much time has passed (0: off)
+  int keep_checkpoints = 2;       // complete checkpoints kept, newest first
+  std::string resume;             // checkpoint folder (or its parent with LATEST) to continue from
+  std::string init_from;          // checkpoint whose weights start a fresh run
+  bool eval_only = false;         // evaluate the restored model once and exit
+  double stall_timeout = 0;       // seconds without progress before aborting (0: never)
+  std::string verify_checkpoint;  // check this checkpoint and exit (no training)
 };
 
 // The result of parsing: a Config, or the text to print and exit with 0

@@ -21,6 +21,25 @@ enum ControlTag : int {
   kTagEpochReport = 14,  // worker -> coordinator: EpochReport
   kTagEvalReport = 15,   // worker -> coordinator: EvalReport
   kTagServerStats = 16,  // server -> coordinator: ServerStats
+  kTagCheckpointDone = 17,  // server -> coordinator: CheckpointDone
+  kTagRestored = 18,        // server -> coordinator: Restored
+  kTagProgress = 19,        // worker or server -> coordinator: Progress (watchdog)
+};
+
+// What servers load before serving (--resume, --init-from): the shard files
+// of a verified checkpoint. Each server reads all of them and keeps the rows
+// that ShardOf assigns to it, so any number of servers can restore any
+// checkpoint.
+struct RestorePlan {
+  std::string dir;                 // the ckpt-<epoch> folder; empty: start fresh
+  std::vector<std::string> files;  // shard file names inside dir
+  std::vector<std::uint64_t> checksums;  // per file, from the verified manifest
+  bool with_state = true;  // optimizer state too (--resume); weights only (--init-from)
+
+  template <class Archive>
+  void serialize(Archive& ar, unsigned /*version*/) {
+    ar & dir & files & checksums & with_state;
+  }
 };
 
 // What a worker tells the coordinator after reading its partition.
@@ -44,24 +63,28 @@ struct Setup {
   std::vector<std::uint64_t> items;
   std::vector<std::uint8_t> slot_field;
   std::vector<TableSpec> tables;
+  RestorePlan restore;  // read by servers only
 
   template <class Archive>
   void serialize(Archive& ar, unsigned /*version*/) {
-    ar & items & slot_field & tables;
+    ar & items & slot_field & tables & restore;
   }
 };
 
 struct Command {
-  enum Kind : std::int32_t { kTrainEpoch = 1, kEvaluate = 2, kStop = 3, kReportStats = 4 };
+  // kCheckpoint (servers): write the shard into folder `path`, reply
+  // CheckpointDone.
+  enum Kind : std::int32_t { kTrainEpoch = 1, kEvaluate = 2, kStop = 3, kReportStats = 4, kCheckpoint = 5 };
   std::int32_t kind = kStop;
   std::int32_t epoch = 0;
   // kTrainEpoch in --sync mode: every worker runs exactly this many steps
   // (empty ones when its own data is exhausted) so servers can step in lockstep.
   std::int64_t steps = 0;
+  std::string path;
 
   template <class Archive>
   void serialize(Archive& ar, unsigned /*version*/) {
-    ar & kind & epoch & steps;
+    ar & kind & epoch & steps & path;
   }
 };
 
@@ -112,6 +135,44 @@ struct ServerStats {
   void serialize(Archive& ar, unsigned /*version*/) {
     ar & rank & keys & table_bytes & rss_bytes & pull_requests & push_requests & pull_bytes & push_bytes &
         cpu_seconds;
+  }
+};
+
+// A server's reply to kCheckpoint: the shard file it wrote.
+struct CheckpointDone {
+  std::int32_t server = 0;  // server index
+  std::string name;         // file name inside the checkpoint folder
+  std::uint64_t size = 0;
+  std::uint64_t checksum = 0;
+  std::uint64_t rows = 0;
+
+  template <class Archive>
+  void serialize(Archive& ar, unsigned /*version*/) {
+    ar & server & name & size & checksum & rows;
+  }
+};
+
+// A server's report after loading a RestorePlan.
+struct Restored {
+  std::int32_t server = 0;
+  std::uint64_t rows = 0;  // rows this server kept
+  double seconds = 0.0;
+
+  template <class Archive>
+  void serialize(Archive& ar, unsigned /*version*/) {
+    ar & server & rows & seconds;
+  }
+};
+
+// Sent at most about once a second by a rank that is making progress, so the
+// coordinator's watchdog (--stall-timeout) can name a rank that is not.
+struct Progress {
+  std::int32_t epoch = 0;
+  std::int64_t step = 0;
+
+  template <class Archive>
+  void serialize(Archive& ar, unsigned /*version*/) {
+    ar & epoch & step;
   }
 };
 

@@ -3,16 +3,22 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
+#include <map>
+#include <optional>
 
 #include <nlohmann/json.hpp>
 
 #include "common/error.h"
 #include "common/keys.h"
 #include "common/log.h"
+#include "ps/checkpoint.h"
 
 namespace recsys {
 namespace {
+
+namespace fs = std::filesystem;
 
 double Now() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
@@ -75,6 +81,219 @@ std::string DescribeServers(const std::vector<ServerStats>& servers, double run_
                 CpuSeconds(), wall);
   return buf;
 }
+
+
+// Receives the replies the coordinator waits for, and watches for ranks that
+// stop making progress (--stall-timeout). Workers send Progress messages
+// while they train and evaluate; a rank counts as alive while it sends them.
+class Watchdog {
+ public:
+  Watchdog(Transport& transport, const Topology& topology, double timeout)
+      : transport_(transport), topology_(topology), timeout_(timeout) {}
+
+  // Receives one message with `tag` from each rank of `ranks` (any order);
+  // returns them indexed like `ranks`. Throws StallError naming a rank of
+  // `ranks` that has sent nothing for the timeout.
+  std::vector<Message> Collect(const std::vector<int>& ranks, int tag, const std::string& what) {
+    std::vector<Message> out(ranks.size());
+    std::vector<bool> done(ranks.size(), false);
+    std::size_t left = ranks.size();
+    const double start = Now();
+    Backoff backoff;
+    Message m;
+    while (left > 0) {
+      bool progress = false;
+      while (transport_.TryRecv(Transport::kAnySource, kTagProgress, &m)) {
+        last_heard_[m.source] = Now();
+        progress = true;
+      }
+      if (transport_.TryRecv(Transport::kAnySource, tag, &m)) {
+        last_heard_[m.source] = Now();
+        const auto it = std::find(ranks.begin(), ranks.end(), m.source);
+        if (it == ranks.end() || done[static_cast<std::size_t>(it - ranks.begin())]) {
+          throw InternalError(Concat("unexpected ", what, " from rank ", m.source));
+        }
+        const std::size_t i = static_cast<std::size_t>(it - ranks.begin());
+        out[i] = std::move(m);
+        done[i] = true;
+        --left;
+        progress = true;
+      }
+      if (progress) {
+        backoff.Reset();
+        continue;
+      }
+      if (timeout_ > 0) CheckStalls(ranks, done, start, what);
+      backoff.Wait();
+    }
+    return out;
+  }
+
+  // Drops Progress messages that have arrived (before the job ends).
+  void Drain() {
+    Message m;
+    while (transport_.TryRecv(Transport::kAnySource, kTagProgress, &m)) {
+    }
+  }
+
+ private:
+  void CheckStalls(const std::vector<int>& ranks, const std::vector<bool>& done, double start, const std::string& what) {
+    const double now = Now();
+    std::string stalled;
+    double worst = 0;
+    for (std::size_t i = 0; i < ranks.size(); ++i) {
+      if (done[i]) continue;
+      const auto it = last_heard_.find(ranks[i]);
+      const double since = now - std::max(start, it == last_heard_.end() ? start : it->second);
+      if (since <= timeout_) continue;
+      worst = std::max(worst, since);
+      const Role role = topology_.RoleOf(ranks[i]);
+      const int index = role == Role::kServer ? topology_.ServerIndex(ranks[i]) : topology_.WorkerIndex(ranks[i]);
+      stalled += Concat(stalled.empty() ? "" : ", ", "rank ", ranks[i], " (", RoleName(role), " ", index, ")");
+    }
+    if (stalled.empty()) return;
+    char secs[32];
+    std::snprintf(secs, sizeof(secs), "%.1f", worst);
+    throw StallError(Concat(stalled, " made no progress for ", secs, " s while the coordinator waited for ", what,
+                            " (--stall-timeout ", timeout_,
+                            "); aborting the job. A worker that waits on a stuck parameter server stalls too."));
+  }
+
+  Transport& transport_;
+  const Topology& topology_;
+  const double timeout_;
+  std::map<int, double> last_heard_;
+};
+
+EpochSummary ToSummary(const EpochResult& r) {
+  EpochSummary s;
+  s.epoch = r.epoch;
+  s.loss = r.loss;
+  s.examples = r.examples;
+  s.train_seconds = r.train_seconds;
+  s.eval_seconds = r.eval_seconds;
+  s.samples_per_second = r.samples_per_second;
+  s.metrics = r.metrics;
+  s.validation = r.validation;
+  return s;
+}
+
+EpochResult FromSummary(const EpochSummary& s) {
+  EpochResult r;
+  r.epoch = s.epoch;
+  r.loss = s.loss;
+  r.examples = s.examples;
+  r.train_seconds = s.train_seconds;
+  r.eval_seconds = s.eval_seconds;
+  r.samples_per_second = s.samples_per_second;
+  r.metrics = s.metrics;
+  r.validation = s.validation;
+  r.totals.examples = s.examples;
+  return r;
+}
+
+std::vector<int> WorkerRanks(const Topology& topology) {
+  std::vector<int> ranks;
+  for (int w = 0; w < topology.workers(); ++w) ranks.push_back(topology.WorkerRank(w));
+  return ranks;
+}
+
+std::vector<int> ServerRanks(const Topology& topology) {
+  std::vector<int> ranks;
+  for (int s = 0; s < topology.servers(); ++s) ranks.push_back(topology.ServerRank(s));
+  return ranks;
+}
+
+// Writes checkpoints into config.checkpoint_dir and prunes old ones.
+class Checkpointer {
+ public:
+  Checkpointer(Transport& transport, const Topology& topology, const Config& config, Watchdog* watchdog)
+      : transport_(transport), topology_(topology), config_(config), watchdog_(watchdog) {}
+
+  // Creates the folder. A fresh run refuses a folder that already holds
+  // checkpoints (it would mix two runs); `resumed_from` is the checkpoint a
+  // resumed run started from, if it lies in this folder.
+  void Prepare(bool resuming, const std::string& resumed_from) {
+    const std::string& dir = config_.checkpoint_dir;
+    std::error_code ec;
+    fs::create_directories(dir, ec);
+    if (ec || !fs::is_directory(dir, ec)) ThrowInputError(dir, 0, Concat("cannot create the checkpoint folder (--checkpoint-dir): ", ec.message()));
+    if (!resuming && fs::exists(dir + "/LATEST", ec)) {
+      ThrowInputError(dir, 0, "already holds checkpoints (LATEST); continue that run with --resume, or choose another --checkpoint-dir");
+    }
+    if (!resumed_from.empty() && fs::equivalent(fs::path(resumed_from).parent_path(), dir, ec)) {
+      last_complete_ = fs::path(resumed_from).filename().string();
+    }
+    last_time_ = Now();
+  }
+
+  bool Due(int epoch, bool last) const {
+    if (config_.checkpoint_dir.empty()) return false;
+    if (last) return true;
+    if (config_.checkpoint_every > 0 && epoch % config_.checkpoint_every == 0) return true;
+    return config_.checkpoint_minutes > 0 && Now() - last_time_ >= 60.0 * config_.checkpoint_minutes;
+  }
+
+  void Write(int epoch, const std::vector<TableSpec>& tables, const std::vector<EpochResult>& results) {
+    const double start = Now();
+    const std::string name = CheckpointName(epoch);
+    const std::string dir = config_.checkpoint_dir + "/" + name;
+    std::error_code ec;
+    if (fs::exists(dir + "/MANIFEST", ec)) {
+      // Rewriting a checkpoint of an abandoned later run (resumed from an
+      // earlier one): make it incomplete first, and LATEST point elsewhere.
+      if (!last_complete_.empty()) WriteLatest(config_.checkpoint_dir, last_complete_);
+      fs::remove(dir + "/MANIFEST", ec);
+    }
+    fs::create_directories(dir, ec);
+    if (ec) ThrowInputError(dir, 0, Concat("cannot create the checkpoint folder: ", ec.message()));
+    Command c;
+    c.kind = Command::kCheckpoint;
+    c.epoch = epoch;
+    c.path = dir;
+    for (int s = 0; s < topology_.servers(); ++s) SendControl(transport_, topology_.ServerRank(s), kTagCommand, c);
+    const auto replies = watchdog_->Collect(ServerRanks(topology_), kTagCheckpointDone, Concat("the shard files of ", name));
+    Manifest m;
+    m.epoch = epoch;
+    m.model = config_.model;
+    m.servers = topology_.servers();
+    m.workers = topology_.workers();
+    m.settings = ResumeSettings(config_);
+    m.tables = tables;
+    std::uint64_t rows = 0, bytes = 0;
+    for (const Message& reply : replies) {
+      const auto done = DecodeControl<CheckpointDone>(reply.data, "checkpoint reply");
+      ShardFileInfo info;
+      info.name = done.name;
+      info.size = done.size;
+      info.checksum = done.checksum;
+      info.rows = done.rows;
+      rows += info.rows;
+      bytes += info.size;
+      m.shards.push_back(std::move(info));
+    }
+    for (const EpochResult& r : results) m.results.push_back(ToSummary(r));
+    WriteManifest(dir, m);  // the checkpoint is complete from here on
+    WriteLatest(config_.checkpoint_dir, name);
+    last_complete_ = name;
+    last_time_ = Now();
+    const auto deleted = PruneCheckpoints(config_.checkpoint_dir, config_.keep_checkpoints, epoch);
+    std::string pruned;
+    for (const auto& d : deleted) pruned += Concat(pruned.empty() ? "; deleted " : ", ", d);
+    std::printf("checkpoint: %s (%zu shard files, %llu rows, %llu bytes, %.2fs%s)\n", dir.c_str(), m.shards.size(),
+                static_cast<unsigned long long>(rows), static_cast<unsigned long long>(bytes), Now() - start,
+                pruned.c_str());
+    std::fflush(stdout);
+  }
+
+ private:
+  Transport& transport_;
+  const Topology& topology_;
+  const Config& config_;
+  Watchdog* watchdog_;
+  std::string last_complete_;  // newest complete checkpoint of this folder that we know of
+  double last_time_ = 0;
+};
 
 }  // namespace
 
@@ -144,12 +363,36 @@ std::size_t SelectEpoch(const std::vector<EpochResult>& results, bool validation
 std::vector<EpochResult> RunCoordinator(Transport& transport, const Topology& topology, const Config& config,
                                         const MakeTablesFn& make_tables) {
   const int workers = topology.workers();
+  Watchdog watchdog(transport, topology, config.stall_timeout);
+  const std::vector<int> worker_ranks = WorkerRanks(topology);
+
+  // ---- The checkpoint to start from, verified in full before anything is
+  // loaded (the workers read their data meanwhile; an error aborts them). ----
+  const bool resuming = !config.resume.empty();
+  const std::string source = resuming ? config.resume : config.init_from;
+  std::string restore_dir;
+  std::optional<Manifest> manifest;
+  if (!source.empty()) {
+    restore_dir = ResolveCheckpoint(source);
+    manifest = VerifyCheckpoint(restore_dir);
+    const std::string manifest_path = restore_dir + "/MANIFEST";
+    if (resuming) {
+      CheckResumeSettings(manifest_path, *manifest, config);
+    } else if (manifest->model != config.model) {
+      ThrowInputError(manifest_path, 0, Concat("the checkpoint is of model '", manifest->model, "', this run trains '",
+                                               config.model, "' (--init-from needs the same model)"));
+    }
+  }
+  Checkpointer checkpointer(transport, topology, config, &watchdog);
+  if (!config.checkpoint_dir.empty() && !config.eval_only) checkpointer.Prepare(resuming, restore_dir);
+
   // ---- Agree on the data: item universe and slot layout. ----
   std::vector<WorkerHello> hellos(static_cast<std::size_t>(workers));
-  for (int i = 0; i < workers; ++i) {
-    int from = -1;
-    auto hello = RecvControl<WorkerHello>(transport, Transport::kAnySource, kTagHello, &from);
-    hellos[static_cast<std::size_t>(topology.WorkerIndex(from))] = std::move(hello);
+  {
+    const auto messages = watchdog.Collect(worker_ranks, kTagHello, "the workers' data (hello)");
+    for (int w = 0; w < workers; ++w) {
+      hellos[static_cast<std::size_t>(w)] = DecodeControl<WorkerHello>(messages[static_cast<std::size_t>(w)].data, "control message");
+    }
   }
   Setup setup;
   std::uint64_t users = 0, users_without_test = 0, train_positives = 0;
@@ -175,6 +418,15 @@ std::vector<EpochResult> RunCoordinator(Transport& transport, const Topology& to
   }
   if (setup.items.empty()) throw InputError("the data has no items");
   setup.tables = make_tables(setup.slot_field);
+  if (manifest) {
+    CheckTables(restore_dir + "/MANIFEST", *manifest, setup.tables);
+    setup.restore.dir = restore_dir;
+    for (const ShardFileInfo& f : manifest->shards) {
+      setup.restore.files.push_back(f.name);
+      setup.restore.checksums.push_back(f.checksum);
+    }
+    setup.restore.with_state = resuming;
+  }
   for (int r = 1; r < topology.size(); ++r) SendControl(transport, r, kTagSetup, setup);
 
   std::printf("recsys-ps: %d ranks (1 coordinator, %d server%s, %d worker%s)\n", topology.size(), topology.servers(),
@@ -183,7 +435,84 @@ std::vector<EpochResult> RunCoordinator(Transport& transport, const Topology& to
   std::printf("data: %llu users (%llu without a held-out item), %zu items, %llu training positives, %zu slots\n",
               static_cast<unsigned long long>(users), static_cast<unsigned long long>(users_without_test),
               setup.items.size(), static_cast<unsigned long long>(train_positives), setup.slot_field.size());
+  if (manifest) {
+    const auto replies = watchdog.Collect(ServerRanks(topology), kTagRestored, "the servers to load the checkpoint");
+    std::uint64_t rows = 0;
+    double seconds = 0;
+    for (const Message& m : replies) {
+      const auto r = DecodeControl<Restored>(m.data, "restore report");
+      rows += r.rows;
+      seconds = std::max(seconds, r.seconds);
+    }
+    std::printf("%s: %s (epoch %d, written by %d servers and %d workers): %llu rows into %d servers%s in %.2fs\n",
+                resuming ? "resumed" : "initialised from", restore_dir.c_str(), manifest->epoch, manifest->servers,
+                manifest->workers, static_cast<unsigned long long>(rows), topology.servers(),
+                resuming ? " with optimizer state" : " (weights only)", seconds);
+    if (resuming && manifest->workers != workers && !config.eval_only) {
+      std::printf("note: %d workers now, %d when the checkpoint was written: training continues correctly, but not "
+                  "bit-identically to the uninterrupted run\n", workers, manifest->workers);
+    }
+  }
   std::fflush(stdout);
+
+  std::ofstream metrics_file;
+  const std::string partial = config.metrics_out + ".partial";
+  if (!config.metrics_out.empty()) {
+    metrics_file.open(partial, std::ios::trunc);
+    if (!metrics_file) ThrowInputError(config.metrics_out, 0, "cannot open for writing (--metrics-out)");
+  }
+  auto finish = [&](const std::vector<ServerStats>& last_servers, double run_start) {
+    if (!last_servers.empty()) std::printf("%s\n", DescribeServers(last_servers, run_start).c_str());
+    watchdog.Drain();
+    for (int w = 0; w < workers; ++w) SendCommand(transport, topology.WorkerRank(w), Command::kStop, 0);
+    for (int s = 0; s < topology.servers(); ++s) SendCommand(transport, topology.ServerRank(s), Command::kStop, 0);
+    transport.FlushSends();
+    if (metrics_file.is_open()) {
+      metrics_file.close();
+      if (std::rename(partial.c_str(), config.metrics_out.c_str()) != 0) {
+        ThrowInputError(config.metrics_out, 0, "cannot rename the finished metrics file into place");
+      }
+    }
+  };
+  auto evaluate = [&](int epoch, EpochResult* r) {
+    for (int w = 0; w < workers; ++w) SendCommand(transport, topology.WorkerRank(w), Command::kEvaluate, epoch);
+    r->metrics = RankingSums(config.topk);
+    r->validation = RankingSums(config.topk);
+    const auto messages = watchdog.Collect(worker_ranks, kTagEvalReport, Concat("the evaluation of epoch ", epoch));
+    for (int w = 0; w < workers; ++w) {  // in worker order: sums of doubles depend on it
+      const auto rep = DecodeControl<EvalReport>(messages[static_cast<std::size_t>(w)].data, "control message");
+      r->metrics.Merge(rep.sums);
+      r->validation.Merge(rep.validation);
+    }
+  };
+
+  const double run_start = Now();
+  // ---- --eval-only: one evaluation of the restored model. ----
+  if (config.eval_only) {
+    EpochResult r;
+    r.epoch = manifest->epoch;
+    const double t0 = Now();
+    evaluate(r.epoch, &r);
+    r.eval_seconds = Now() - t0;
+    std::string line = Concat("eval-only: ", restore_dir, " (epoch ", r.epoch, ")");
+    for (std::size_t i = 0; i < r.metrics.ks.size(); ++i) {
+      char buf[96];
+      std::snprintf(buf, sizeof(buf), "  HR@%d %.4f  NDCG@%d %.4f", r.metrics.ks[i], r.metrics.HitRatio(i),
+                    r.metrics.ks[i], r.metrics.Ndcg(i));
+      line += buf;
+    }
+    std::printf("%s  users %lld  time %.2fs\n", line.c_str(), static_cast<long long>(r.metrics.users), r.eval_seconds);
+    if (metrics_file.is_open()) {
+      auto j = nlohmann::ordered_json::parse(EpochJson(r, {}));
+      j["eval_only"] = true;
+      j["checkpoint"] = restore_dir;
+      metrics_file << j.dump() << '\n';
+      metrics_file.flush();
+      if (!metrics_file) ThrowInputError(partial, 0, "write failed (--metrics-out)");
+    }
+    finish({}, run_start);
+    return {r};
+  }
 
   // In --sync mode every worker runs the same number of steps per epoch.
   const std::uint64_t per_positive = config.loss == "bpr" ? 2 : static_cast<std::uint64_t>(1 + config.neg_ratio);
@@ -194,44 +523,41 @@ std::vector<EpochResult> RunCoordinator(Transport& transport, const Topology& to
                                                       (examples + config.batch_size - 1) / config.batch_size));
   }
 
-  std::ofstream metrics_file;
-  const std::string partial = config.metrics_out + ".partial";
-  if (!config.metrics_out.empty()) {
-    metrics_file.open(partial, std::ios::trunc);
-    if (!metrics_file) ThrowInputError(config.metrics_out, 0, "cannot open for writing (--metrics-out)");
-  }
-
   std::vector<EpochResult> results;
+  int first_epoch = 1;
+  if (resuming) {
+    // The earlier epochs count for choosing the reported one (--validation).
+    for (const EpochSummary& e : manifest->results) results.push_back(FromSummary(e));
+    first_epoch = manifest->epoch + 1;
+    if (first_epoch > config.epochs) {
+      std::printf("nothing to train: the checkpoint is at epoch %d, --epochs is %d\n", manifest->epoch, config.epochs);
+    }
+  }
   std::vector<ServerStats> last_servers;
-  const double run_start = Now();
-  for (int epoch = 1; epoch <= config.epochs; ++epoch) {
+  for (int epoch = first_epoch; epoch <= config.epochs; ++epoch) {
     EpochResult r;
     r.epoch = epoch;
     const double t0 = Now();
     for (int w = 0; w < workers; ++w) SendCommand(transport, topology.WorkerRank(w), Command::kTrainEpoch, epoch, max_steps);
-    for (int w = 0; w < workers; ++w) {
-      // In worker order, not arrival order: floating-point sums depend on
-      // the order of their terms, and --sync must give the same bits every run.
-      const auto rep = RecvControl<EpochReport>(transport, topology.WorkerRank(w), kTagEpochReport);
-      r.totals.loss_sum += rep.loss_sum;
-      r.totals.examples += rep.examples;
-      r.totals.batches += rep.batches;
-      r.totals.sample_seconds += rep.sample_seconds;
-      r.totals.pull_wait_seconds += rep.pull_wait_seconds;
-      r.totals.compute_seconds += rep.compute_seconds;
-      r.totals.push_seconds += rep.push_seconds;
-      r.totals.pulled_bytes += rep.pulled_bytes;
-      r.totals.pushed_bytes += rep.pushed_bytes;
+    {
+      const auto messages = watchdog.Collect(worker_ranks, kTagEpochReport, Concat("the training of epoch ", epoch));
+      for (int w = 0; w < workers; ++w) {
+        // In worker order, not arrival order: floating-point sums depend on
+        // the order of their terms, and --sync must give the same bits every run.
+        const auto rep = DecodeControl<EpochReport>(messages[static_cast<std::size_t>(w)].data, "control message");
+        r.totals.loss_sum += rep.loss_sum;
+        r.totals.examples += rep.examples;
+        r.totals.batches += rep.batches;
+        r.totals.sample_seconds += rep.sample_seconds;
+        r.totals.pull_wait_seconds += rep.pull_wait_seconds;
+        r.totals.compute_seconds += rep.compute_seconds;
+        r.totals.push_seconds += rep.push_seconds;
+        r.totals.pulled_bytes += rep.pulled_bytes;
+        r.totals.pushed_bytes += rep.pushed_bytes;
+      }
     }
     const double t1 = Now();
-    for (int w = 0; w < workers; ++w) SendCommand(transport, topology.WorkerRank(w), Command::kEvaluate, epoch);
-    r.metrics = RankingSums(config.topk);
-    r.validation = RankingSums(config.topk);
-    for (int w = 0; w < workers; ++w) {  // in worker order, as above
-      const auto rep = RecvControl<EvalReport>(transport, topology.WorkerRank(w), kTagEvalReport);
-      r.metrics.Merge(rep.sums);
-      r.validation.Merge(rep.validation);
-    }
+    evaluate(epoch, &r);
     const double t2 = Now();
     r.examples = r.totals.examples;
     r.loss = r.examples ? r.totals.loss_sum / static_cast<double>(r.examples) : 0.0;
@@ -243,9 +569,8 @@ std::vector<EpochResult> RunCoordinator(Transport& transport, const Topology& to
 
     std::vector<ServerStats> servers;
     for (int s = 0; s < topology.servers(); ++s) SendCommand(transport, topology.ServerRank(s), Command::kReportStats, epoch);
-    for (int s = 0; s < topology.servers(); ++s) {
-      int from = -1;
-      servers.push_back(RecvControl<ServerStats>(transport, Transport::kAnySource, kTagServerStats, &from));
+    for (const Message& m : watchdog.Collect(ServerRanks(topology), kTagServerStats, Concat("the servers' statistics of epoch ", epoch))) {
+      servers.push_back(DecodeControl<ServerStats>(m.data, "control message"));
     }
     std::sort(servers.begin(), servers.end(), [](const ServerStats& a, const ServerStats& b) { return a.rank < b.rank; });
 
@@ -259,12 +584,15 @@ std::vector<EpochResult> RunCoordinator(Transport& transport, const Topology& to
     results.push_back(std::move(r));
     last_servers = std::move(servers);
     // Early stopping looks at validation only, never at the test metrics.
-    if (config.validation && config.patience > 0 &&
-        results.size() - 1 - SelectEpoch(results, true) >= static_cast<std::size_t>(config.patience)) {
+    const bool stop = config.validation && config.patience > 0 &&
+                      results.size() - 1 - SelectEpoch(results, true) >= static_cast<std::size_t>(config.patience);
+    if (checkpointer.Due(epoch, stop || epoch == config.epochs)) checkpointer.Write(epoch, setup.tables, results);
+    if (stop) {
       std::printf("early stop: no better validation HR for %d epochs\n", config.patience);
       break;
     }
   }
+  if (results.empty()) throw InputError("no epoch to report: the checkpoint holds no results");
 
   // The reported result: the epoch chosen on validation, or the last one.
   const EpochResult& chosen = results[SelectEpoch(results, config.validation)];
@@ -286,17 +614,7 @@ std::vector<EpochResult> RunCoordinator(Transport& transport, const Topology& to
     metrics_file.flush();
     if (!metrics_file) ThrowInputError(partial, 0, "write failed (--metrics-out)");
   }
-
-  if (!last_servers.empty()) std::printf("%s\n", DescribeServers(last_servers, run_start).c_str());
-  for (int w = 0; w < workers; ++w) SendCommand(transport, topology.WorkerRank(w), Command::kStop, 0);
-  for (int s = 0; s < topology.servers(); ++s) SendCommand(transport, topology.ServerRank(s), Command::kStop, 0);
-  transport.FlushSends();
-  if (metrics_file.is_open()) {
-    metrics_file.close();
-    if (std::rename(partial.c_str(), config.metrics_out.c_str()) != 0) {
-      ThrowInputError(config.metrics_out, 0, "cannot rename the finished metrics file into place");
-    }
-  }
+  finish(last_servers, run_start);
   return results;
 }
 

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -33,6 +34,13 @@ struct EpochResult {
   EpochReport totals;  // summed over workers
 };
 
+// The job cannot go on: a rank made no progress for --stall-timeout seconds.
+// The message names the rank(s) and what the coordinator was waiting for.
+class StallError : public std::runtime_error {
+ public:
+  explicit StallError(const std::string& what) : std::runtime_error(what) {}
+};
+
 // Builds the model's tables from the agreed slot layout (the coordinator
 // lives in ps/, which does not know the models; main supplies this).
 using MakeTablesFn = std::function<std::vector<TableSpec>(const std::vector<std::uint8_t>& slot_field)>;
@@ -40,6 +48,15 @@ using MakeTablesFn = std::function<std::vector<TableSpec>(const std::vector<std:
 // Runs the coordinator; returns each epoch's results. Prints one line per
 // epoch to stdout and, with config.metrics_out, writes JSON lines to
 // "<metrics_out>.partial" and renames it to metrics_out once the run ends.
+//
+// Checkpoints (config.checkpoint_dir): at the end of every due epoch, after
+// its evaluation, every server writes its shard and the coordinator writes
+// the manifest, then LATEST (ps/checkpoint.h). With config.resume or
+// config.init_from the checkpoint is verified in full before anything is
+// loaded; a resumed run continues at the checkpoint's epoch + 1 and its
+// results include the restored epochs. With config.eval_only the restored
+// model is evaluated once (one result) and the job ends. Throws InputError
+// for a bad checkpoint, StallError when the watchdog fires.
 std::vector<EpochResult> RunCoordinator(Transport& transport, const Topology& topology, const Config& config,
                                         const MakeTablesFn& make_tables);
 

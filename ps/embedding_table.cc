@@ -67,6 +67,14 @@ void EmbeddingTable::Reserve(std::size_t rows) {
   if (capacity > index_.size()) Rehash(capacity);
 }
 
+// ---- Addition for checkpoints ----
+void EmbeddingTable::Insert(Key key, const Real* values, std::size_t n) {
+  RECSYS_CHECK(n <= static_cast<std::size_t>(stride_), "insert of ", n, " floats into rows of ", stride_);
+  const std::size_t i = FindOrCreate(key);  // before slab_.data(), as in Pull
+  std::memcpy(slab_.data() + i * static_cast<std::size_t>(stride_), values, n * sizeof(Real));
+}
+// ---- End of addition ----
+
 std::size_t EmbeddingTable::bytes() const {
   return slab_.capacity() * sizeof(Real) + keys_.capacity() * sizeof(Key) +
          index_.capacity() * sizeof(std::uint32_t);

@@ -48,6 +48,14 @@ class EmbeddingTable {
   // allocates nothing more. For restoring a checkpoint or a known vocabulary.
   void Reserve(std::size_t rows);
 
+  // ---- Addition for checkpoints (ps/checkpoint.h; owner: checkpoint work) ----
+  // Sets the first n floats (n <= stride()) of the row of `key` (width
+  // weights, then the optimizer state) to values[0..n), creating the row
+  // first if new; floats past n keep their current (or initial) values.
+  // `values` must not point into the table.
+  void Insert(Key key, const Real* values, std::size_t n);
+  // ---- End of addition ----
+
   std::size_t size() const { return num_rows_; }
   int width() const { return spec_.width; }
   // Floats per row in the slab: width weights then the optimizer state.

@@ -1,6 +1,7 @@
 #include "ps/optimizer.h"
 
 #include <cmath>
+#include <vector>
 
 #include "common/error.h"
 
@@ -65,7 +66,13 @@ class AdaGrad final : public Optimizer {
 class Adam final : public Optimizer {
  public:
   explicit Adam(const OptimizerConfig& config)
-      : lr_(config.lr), beta1_(config.beta1), beta2_(config.beta2), eps_(config.eps) {}
+      : lr_(config.lr), beta1_(config.beta1), beta2_(config.beta2), eps_(config.eps), corrections_(kTableSteps) {
+    // Entry 0 is never read (t >= 1 after the increment).
+    for (int t = 1; t < kTableSteps; ++t) {
+      Correction& c = corrections_[static_cast<std::size_t>(t)];
+      Corrections(static_cast<Real>(t), &c.step, &c.inv_bc2);
+    }
+  }
 
   // m[width], v[width], then the row's step count.
   int StateSize(int width) const override { return 2 * width + 1; }
@@ -79,20 +86,40 @@ class Adam final : public Optimizer {
     // Saturates at 2^24 (t + 1 rounds back to t); see optimizer.h.
     const Real t = state[2 * width] + 1.0f;
     state[2 * width] = t;
-
-    // The bias corrections are per row and per step, so they are computed once
-    // here, in double (pow of a float base near 1 loses digits in float), and
-    // folded into two scalars for the element loop:
-    //   lr * (m / bc1) / (sqrt(v / bc2) + eps) = step * m / (sqrt(v * inv_bc2) + eps)
-    const double bc1 = 1.0 - std::pow(static_cast<double>(beta1_), static_cast<double>(t));
-    const double bc2 = 1.0 - std::pow(static_cast<double>(beta2_), static_cast<double>(t));
-    const Real step = static_cast<Real>(static_cast<double>(lr_) / bc1);
-    const Real inv_bc2 = static_cast<Real>(1.0 / bc2);
-
+    Real step;
+    Real inv_bc2;
+    if (t < static_cast<Real>(kTableSteps)) {
+      const Correction& c = corrections_[static_cast<std::size_t>(t)];
+      step = c.step;
+      inv_bc2 = c.inv_bc2;
+    } else {
+      Corrections(t, &step, &inv_bc2);
+    }
     AdamRow(row, state, state + width, grad, width, step, inv_bc2);
   }
 
  private:
+  // Steps whose bias corrections are tabulated: two pow() calls per row
+  // update cost more than the row's 33-element loop, and most rows of a
+  // training run have taken fewer steps than this. The table holds exactly
+  // what Corrections computes, so results are the same bits either way.
+  static constexpr int kTableSteps = 1 << 15;
+  struct Correction {
+    Real step;
+    Real inv_bc2;
+  };
+
+  // The bias corrections are per row and per step, so they are computed once
+  // per row update, in double (pow of a float base near 1 loses digits in
+  // float), and folded into two scalars for the element loop:
+  //   lr * (m / bc1) / (sqrt(v / bc2) + eps) = step * m / (sqrt(v * inv_bc2) + eps)
+  void Corrections(Real t, Real* step, Real* inv_bc2) const {
+    const double bc1 = 1.0 - std::pow(static_cast<double>(beta1_), static_cast<double>(t));
+    const double bc2 = 1.0 - std::pow(static_cast<double>(beta2_), static_cast<double>(t));
+    *step = static_cast<Real>(static_cast<double>(lr_) / bc1);
+    *inv_bc2 = static_cast<Real>(1.0 / bc2);
+  }
+
   // The element loop, with m and v as parameters: GCC trusts __restrict on
   // parameters, not on pointers derived inside the function.
   void AdamRow(Real* __restrict row, Real* __restrict m, Real* __restrict v, const Real* __restrict grad,
@@ -116,6 +143,7 @@ class Adam final : public Optimizer {
   const Real beta1_;
   const Real beta2_;
   const Real eps_;
+  std::vector<Correction> corrections_;  // indexed by t; constant after construction
 };
 
 void CheckPositive(const OptimizerConfig& config, const char* what, float value) {

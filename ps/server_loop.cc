@@ -1,16 +1,35 @@
 #include "ps/server_loop.h"
 
+#include <chrono>
+#include <cstdlib>
 #include <deque>
+#include <thread>
 #include <vector>
 
 #include "common/control.h"
 #include "common/error.h"
 #include "common/log.h"
+#include "common/sharding.h"
 #include "common/wire.h"
+#include "ps/checkpoint.h"
 #include "ps/server_shard.h"
 
 namespace recsys {
 namespace {
+
+// Test hook for the --stall-timeout watchdog: the rank named by
+// RECSYS_DEBUG_STALL_RANK stops making progress (sleeps until killed) at the
+// epoch RECSYS_DEBUG_STALL_EPOCH (default 2).
+bool DebugStallHere(int rank, int epoch) {
+  const char* r = std::getenv("RECSYS_DEBUG_STALL_RANK");
+  if (r == nullptr || std::atoi(r) != rank) return false;
+  const char* e = std::getenv("RECSYS_DEBUG_STALL_EPOCH");
+  return epoch == (e ? std::atoi(e) : 2);
+}
+
+double Seconds() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
 
 class Server {
  public:
@@ -18,8 +37,41 @@ class Server {
       : transport_(transport),
         topology_(topology),
         sync_(config.sync),
+        index_(topology.ServerIndex(transport.rank())),
         shard_(setup.tables, config.seed, OptimizerFromConfig(config)),
         queues_(static_cast<std::size_t>(topology.workers())) {}
+
+  // Loads this server's rows of every shard file of `plan` (written by any
+  // number of servers): a row is kept if ShardOf assigns it here. The
+  // coordinator verified the files; the checksum is checked again as they
+  // are read, in case a file changed since.
+  Restored Restore(const RestorePlan& plan) {
+    const double start = Seconds();
+    Restored report;
+    report.server = index_;
+    const int servers = topology_.servers();
+    for (std::size_t f = 0; f < plan.files.size(); ++f) {
+      const std::string path = plan.dir + "/" + plan.files[f];
+      const ShardFileInfo info = ReadShardFile(path, [&](const TableSpec& spec, int stride, Key key, const Real* values) {
+        if (spec.id >= shard_.num_tables() || spec.width != shard_.width(spec.id)) {
+          ThrowInputError(path, 0, Concat("table ", spec.id, " '", spec.name, "' does not match this run's model"));
+        }
+        if (plan.with_state && stride != shard_.stride(spec.id)) {
+          ThrowInputError(path, 0, Concat("table '", spec.name, "' has ", stride - spec.width,
+                                          " floats of optimizer state per row; this run's optimizer needs ",
+                                          shard_.stride(spec.id) - spec.width));
+        }
+        if (ShardOf(spec.id, key, servers) != index_) return;
+        shard_.Restore(spec.id, key, values, static_cast<std::size_t>(plan.with_state ? stride : spec.width));
+        ++report.rows;
+      });
+      if (f < plan.checksums.size() && info.checksum != plan.checksums[f]) {
+        ThrowInputError(path, 0, "changed while it was being restored (checksum differs from the verified one)");
+      }
+    }
+    report.seconds = Seconds() - start;
+    return report;
+  }
 
   // Returns false once told to stop.
   bool Handle(Message& m) {
@@ -47,7 +99,24 @@ class Server {
       case kTagCommand: {
         const auto command = DecodeControl<Command>(m.data, "command");
         if (command.kind == Command::kReportStats) {
+          if (DebugStallHere(transport_.rank(), command.epoch)) {
+            RECSYS_LOG("debug: stalling (RECSYS_DEBUG_STALL_RANK)");
+            for (;;) std::this_thread::sleep_for(std::chrono::seconds(1));
+          }
           SendControl(transport_, 0, kTagServerStats, Stats());
+          return true;
+        }
+        if (command.kind == Command::kCheckpoint) {
+          // Every push of the epoch has been applied (workers waited for
+          // their acks before reporting), so the shard is a consistent state.
+          const ShardFileInfo info = WriteShardFile(command.path, index_, shard_);
+          CheckpointDone done;
+          done.server = index_;
+          done.name = info.name;
+          done.size = info.size;
+          done.checksum = info.checksum;
+          done.rows = info.rows;
+          SendControl(transport_, 0, kTagCheckpointDone, done);
           return true;
         }
         if (command.kind == Command::kStop) return false;
@@ -156,6 +225,7 @@ class Server {
   Transport& transport_;
   const Topology& topology_;
   const bool sync_;
+  const int index_;  // server index, 0..servers-1
 
   ServerShard shard_;
   // --sync only: messages of each worker not yet processed, in arrival order.
@@ -171,6 +241,7 @@ class Server {
 void RunServer(Transport& transport, const Topology& topology, const Config& config) {
   const auto setup = RecvControl<Setup>(transport, 0, kTagSetup);
   Server server(transport, topology, config, setup);
+  if (!setup.restore.dir.empty()) SendControl(transport, 0, kTagRestored, server.Restore(setup.restore));
   Backoff backoff;
   Message m;
   for (;;) {

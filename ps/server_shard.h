@@ -41,6 +41,15 @@ class ServerShard {
   // Pull (gradients before the bad key have been applied).
   void Push(TableId table, const Key* keys, std::size_t n, const Real* grads);
 
+  // Restores a row read from a checkpoint: sets its first n floats (width
+  // weights, then optimizer state; n <= stride(table)) and leaves the rest at
+  // their initial values. The caller has checked table and n.
+  void Restore(TableId table, Key key, const Real* values, std::size_t n) {
+    tables_.at(table).Insert(key, values, n);
+  }
+  // Floats per row: width weights then the optimizer state.
+  int stride(TableId id) const { return tables_.at(id).stride(); }
+
   std::size_t num_tables() const { return tables_.size(); }
   const EmbeddingTable& table(TableId id) const { return tables_.at(id); }
   int width(TableId id) const { return tables_.at(id).width(); }

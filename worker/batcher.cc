@@ -1,9 +1,51 @@
 #include "worker/batcher.h"
 
+#include <algorithm>
+
 #include "common/error.h"
+#include "common/hash.h"
 #include "common/keys.h"
 
 namespace recsys {
+namespace {
+
+// Fibonacci hashing: the top bits of key * 2^64/phi. Cheaper than a full
+// mixer, and keys differing only in their low bits (consecutive ids) or
+// only in the field bits still land on different slots.
+inline std::size_t SlotOf(std::uint64_t key, int shift) {
+  return static_cast<std::size_t>((key * 0x9e3779b97f4a7c15ULL) >> shift);
+}
+
+// log2 of the smallest power of two >= 2 * n (load <= 1/2), at least 2^4.
+int BitsFor(std::size_t n) {
+  int bits = 4;
+  while ((std::size_t{1} << bits) < 2 * n) ++bits;
+  return bits;
+}
+
+}  // namespace
+
+void BatchBuilder::FeatureIndex::Init(const std::unordered_map<std::uint64_t, std::vector<Feature>>& features) {
+  const std::size_t capacity = std::size_t{1} << BitsFor(features.size());
+  ids_.assign(capacity, 0);
+  values_.assign(capacity, nullptr);
+  mask_ = capacity - 1;
+  for (const auto& [id, list] : features) {
+    std::size_t slot = static_cast<std::size_t>(Mix64(id)) & mask_;
+    while (values_[slot] != nullptr) slot = (slot + 1) & mask_;
+    ids_[slot] = id;
+    values_[slot] = &list;
+  }
+}
+
+const std::vector<Feature>* BatchBuilder::FeatureIndex::Find(std::uint64_t id) const {
+  if (values_.empty()) return nullptr;
+  // Terminates: the load is at most 1/2, so there is an empty slot.
+  for (std::size_t slot = static_cast<std::size_t>(Mix64(id)) & mask_;; slot = (slot + 1) & mask_) {
+    if (values_[slot] == nullptr) return nullptr;
+    if (ids_[slot] == id) return values_[slot];
+  }
+}
 
 BatchBuilder::BatchBuilder(std::vector<std::uint8_t> slot_field, const Dataset* data)
     : slot_field_(std::move(slot_field)), data_(data) {
@@ -14,14 +56,43 @@ BatchBuilder::BatchBuilder(std::vector<std::uint8_t> slot_field, const Dataset* 
     item_slots_ = side - user_slots_;
     RECSYS_CHECK(item_slots_ == static_cast<int>(data_->item_slot_fields.size()), "slot layout ", side,
                  " side slots, data has ", data_->user_slot_fields.size(), "+", data_->item_slot_fields.size());
+    if (user_slots_ > 0) user_features_.Init(data_->user_features);
+    if (item_slots_ > 0) item_features_.Init(data_->item_features);
   }
-  index_.reserve(4096);
+  ResetIndex(2048);
 }
 
-std::int32_t BatchBuilder::Intern(Key key, Batch* batch) {
-  auto [it, inserted] = index_.try_emplace(key, static_cast<std::int32_t>(batch->keys.size()));
-  if (inserted) batch->keys.push_back(key);
-  return it->second;
+void BatchBuilder::ResetIndex(std::size_t keys) {
+  const int bits = BitsFor(keys);
+  const std::size_t capacity = std::size_t{1} << bits;
+  if (capacity > slot_key_.size()) {
+    slot_key_.assign(capacity, 0);
+    slot_row_.assign(capacity, 0);
+    slot_stamp_.assign(capacity, 0);
+    generation_ = 0;
+    shift_ = 64 - bits;
+  }
+  if (++generation_ == 0) {
+    // The stamps wrapped around (after 2^32 batches): old stamps could now
+    // look current, so clear them once.
+    std::fill(slot_stamp_.begin(), slot_stamp_.end(), 0);
+    generation_ = 1;
+  }
+}
+
+inline std::int32_t BatchBuilder::Intern(Key key, Batch* batch) {
+  const std::size_t mask = slot_key_.size() - 1;
+  for (std::size_t slot = SlotOf(key, shift_);; slot = (slot + 1) & mask) {
+    if (slot_stamp_[slot] != generation_) {
+      const auto row = static_cast<std::int32_t>(batch->keys.size());
+      slot_stamp_[slot] = generation_;
+      slot_key_[slot] = key;
+      slot_row_[slot] = row;
+      batch->keys.push_back(key);
+      return row;
+    }
+    if (slot_key_[slot] == key) return slot_row_[slot];
+  }
 }
 
 void BatchBuilder::Build(const Example* examples, int n, Batch* batch) {
@@ -33,8 +104,8 @@ void BatchBuilder::Build(const Example* examples, int n, Batch* batch) {
   batch->value.assign(static_cast<std::size_t>(n) * slots, 0.0f);
   batch->label.resize(static_cast<std::size_t>(n));
   batch->keys.clear();
-  index_.clear();
-  static const std::vector<Feature> kNone;
+  // At most n * slots distinct keys: the index never fills.
+  ResetIndex(static_cast<std::size_t>(n) * static_cast<std::size_t>(slots));
   for (int e = 0; e < n; ++e) {
     const Example& ex = examples[e];
     std::int32_t* row = batch->row.data() + static_cast<std::size_t>(e) * slots;
@@ -45,19 +116,21 @@ void BatchBuilder::Build(const Example* examples, int n, Batch* batch) {
     row[1] = Intern(MakeKey(kFieldItem, ex.item), batch);
     value[1] = 1.0f;
     if (user_slots_ > 0) {
-      auto it = data_->user_features.find(ex.user);
-      const auto& features = it == data_->user_features.end() ? kNone : it->second;
-      for (int j = 0; j < user_slots_ && j < static_cast<int>(features.size()); ++j) {
-        row[2 + j] = Intern(features[static_cast<std::size_t>(j)].key, batch);
-        value[2 + j] = features[static_cast<std::size_t>(j)].value;
+      if (const std::vector<Feature>* features = user_features_.Find(ex.user)) {
+        const int count = std::min(user_slots_, static_cast<int>(features->size()));
+        for (int j = 0; j < count; ++j) {
+          row[2 + j] = Intern((*features)[static_cast<std::size_t>(j)].key, batch);
+          value[2 + j] = (*features)[static_cast<std::size_t>(j)].value;
+        }
       }
     }
     if (item_slots_ > 0) {
-      auto it = data_->item_features.find(ex.item);
-      const auto& features = it == data_->item_features.end() ? kNone : it->second;
-      for (int j = 0; j < item_slots_ && j < static_cast<int>(features.size()); ++j) {
-        row[2 + user_slots_ + j] = Intern(features[static_cast<std::size_t>(j)].key, batch);
-        value[2 + user_slots_ + j] = features[static_cast<std::size_t>(j)].value;
+      if (const std::vector<Feature>* features = item_features_.Find(ex.item)) {
+        const int count = std::min(item_slots_, static_cast<int>(features->size()));
+        for (int j = 0; j < count; ++j) {
+          row[2 + user_slots_ + j] = Intern((*features)[static_cast<std::size_t>(j)].key, batch);
+          value[2 + user_slots_ + j] = (*features)[static_cast<std::size_t>(j)].value;
+        }
       }
     }
   }

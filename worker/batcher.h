@@ -22,22 +22,54 @@ struct Example {
 class BatchBuilder {
  public:
   // `slot_field` is the agreed layout (Setup::slot_field). Side-feature slots
-  // are filled from `data` (which must outlive the builder): after the user
-  // and item slots come data.user_slot_fields.size() user slots and then the
-  // item slots, if the layout has them.
+  // are filled from `data` (which must outlive the builder and must not
+  // change after it is built: the builder indexes its feature maps once):
+  // after the user and item slots come data.user_slot_fields.size() user
+  // slots and then the item slots, if the layout has them.
   BatchBuilder(std::vector<std::uint8_t> slot_field, const Dataset* data);
+  BatchBuilder(const BatchBuilder&) = delete;
+  BatchBuilder& operator=(const BatchBuilder&) = delete;
 
-  // Fills *batch (reusing its capacity) from examples[0..n).
+  // Fills *batch (reusing its capacity) from examples[0..n). Allocates
+  // nothing once the batch and the builder have seen a batch this large.
   void Build(const Example* examples, int n, Batch* batch);
 
  private:
-  std::int32_t Intern(Key key, Batch* batch);
+  // Open addressing from an id to the features of that id in the data set:
+  // one probe into a flat array instead of a node-based map per example.
+  class FeatureIndex {
+   public:
+    void Init(const std::unordered_map<std::uint64_t, std::vector<Feature>>& features);
+    // The features of `id`, or nullptr.
+    const std::vector<Feature>* Find(std::uint64_t id) const;
 
+   private:
+    std::vector<std::uint64_t> ids_;
+    std::vector<const std::vector<Feature>*> values_;  // nullptr = empty slot
+    std::size_t mask_ = 0;
+  };
+
+  // Returns the key's row in the batch, appending it to batch->keys if new.
+  std::int32_t Intern(Key key, Batch* batch);
+  // Makes the key index hold `keys` keys at load <= 1/2, emptied.
+  void ResetIndex(std::size_t keys);
+
+  // Constant after construction.
   const std::vector<std::uint8_t> slot_field_;
   const Dataset* data_;
   int user_slots_ = 0;
   int item_slots_ = 0;
-  std::unordered_map<Key, std::int32_t> index_;  // scratch: key -> row in the batch
+  FeatureIndex user_features_;
+  FeatureIndex item_features_;
+
+  // Scratch: key -> row in the current batch, open addressing with linear
+  // probing. A slot is in use only if its stamp equals generation_, so
+  // emptying the index between batches is one increment, not a clear.
+  std::vector<Key> slot_key_;
+  std::vector<std::int32_t> slot_row_;
+  std::vector<std::uint32_t> slot_stamp_;
+  std::uint32_t generation_ = 0;
+  int shift_ = 64;  // 64 - log2(capacity): the hash's top bits pick the slot
 };
 
 }  // namespace recsys

@@ -8,10 +8,13 @@
 #include <thread>
 
 #include "common/config.h"
+#include "common/config_file.h"
 #include "common/error.h"
 #include "common/log.h"
 #include "common/topology.h"
 #include "common/transport.h"
+#include "ps/checkpoint.h"
+#include "ps/coordinator.h"
 #include "worker/run.h"
 
 namespace {
@@ -34,7 +37,8 @@ int main(int argc, char** argv) {
 
   recsys::ParsedArgs args;
   try {
-    args = recsys::ParseArgs(argc, argv);
+    // --config FILE expanded (command line wins); rank 0 saves the result as METRICS.config.
+    args = recsys::ParseArgsWithConfigFile(argc, argv, /*save=*/rank == 0);
     if (args.exit_now) {
       if (rank == 0) std::printf("%s\n", args.message.c_str());
       recsys::FinalizeMpi();
@@ -51,6 +55,32 @@ int main(int argc, char** argv) {
     transport->Abort(kExitInputError);
   }
 
+  // --verify-checkpoint: rank 0 checks the checkpoint; no training.
+  if (!args.config.verify_checkpoint.empty()) {
+    if (rank == 0) {
+      try {
+        const std::string dir = recsys::ResolveCheckpoint(args.config.verify_checkpoint);
+        const recsys::Manifest m = recsys::VerifyCheckpoint(dir);
+        std::uint64_t rows = 0, bytes = 0;
+        for (const auto& s : m.shards) {
+          rows += s.rows;
+          bytes += s.size;
+        }
+        std::printf("checkpoint %s is complete and intact: model %s, epoch %d, %zu shard files, %llu rows, %llu bytes\n",
+                    dir.c_str(), m.model.c_str(), m.epoch, m.shards.size(), static_cast<unsigned long long>(rows),
+                    static_cast<unsigned long long>(bytes));
+        std::fflush(stdout);
+      } catch (const recsys::InputError& e) {
+        std::fprintf(stderr, "recsys_worker: error: %s\n", e.what());
+        std::fflush(stderr);
+        transport->Abort(kExitInputError);
+      }
+    }
+    transport->FlushSends();
+    recsys::FinalizeMpi();
+    return 0;
+  }
+
   int code = 0;
   try {
     const recsys::Topology topology(transport->size(), args.config.servers);
@@ -59,6 +89,9 @@ int main(int argc, char** argv) {
   } catch (const recsys::InputError& e) {
     recsys::LogLine(recsys::Concat("error: ", e.what()));
     code = kExitInputError;
+  } catch (const recsys::StallError& e) {
+    recsys::LogLine(recsys::Concat("error: ", e.what()));
+    code = kExitInternalError;
   } catch (const std::exception& e) {
     recsys::LogLine(recsys::Concat("internal error: ", e.what()));
     code = kExitInternalError;

@@ -1,6 +1,7 @@
 #include "worker/ps_client.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cstring>
 
 #include "common/error.h"
@@ -30,14 +31,27 @@ PsClient::PsClient(Transport* transport, const Topology& topology, std::vector<T
   std::int64_t max_rows = 0;
   for (const auto& t : tables_) max_rows = std::max(max_rows, t.dense_rows());
   for (std::int64_t r = 0; r < max_rows; ++r) dense_keys_.push_back(MakeKey(kFieldDense, static_cast<std::uint64_t>(r)));
+  // Dense blocks are pulled whole at every step; their routes are fixed.
+  const int servers = topology_.servers();
+  dense_routes_.assign(static_cast<std::size_t>(servers), std::vector<std::vector<std::int32_t>>(tables_.size()));
+  for (std::size_t t = 0; t < tables_.size(); ++t) {
+    for (std::int64_t i = 0; i < tables_[t].dense_rows(); ++i) {
+      const int s = ShardOf(static_cast<TableId>(t), dense_keys_[static_cast<std::size_t>(i)], servers);
+      dense_routes_[static_cast<std::size_t>(s)][t].push_back(static_cast<std::int32_t>(i));
+    }
+  }
 }
 
 void PsClient::RouteKeys(const std::vector<Key>& keys, std::vector<Route>* routes) const {
   const int servers = topology_.servers();
   routes->resize(static_cast<std::size_t>(servers));
   for (auto& r : *routes) {
-    r.rows.resize(tables_.size());
-    for (auto& v : r.rows) v.clear();
+    r.tables.resize(tables_.size());
+    for (auto& tr : r.tables) {
+      tr.rows.clear();
+      tr.all = false;
+      tr.n = 0;
+    }
   }
   // An empty batch touches nothing, not even the dense blocks: a zero
   // gradient would still advance their optimizer state.
@@ -46,51 +60,78 @@ void PsClient::RouteKeys(const std::vector<Key>& keys, std::vector<Route>* route
     const auto& spec = tables_[t];
     const TableId id = static_cast<TableId>(t);
     if (spec.dense()) {
-      for (std::int64_t i = 0; i < spec.dense_rows(); ++i) {
-        (*routes)[static_cast<std::size_t>(ShardOf(id, dense_keys_[static_cast<std::size_t>(i)], servers))]
-            .rows[t]
-            .push_back(static_cast<std::int32_t>(i));
+      for (int s = 0; s < servers; ++s) {
+        TableRoute& tr = (*routes)[static_cast<std::size_t>(s)].tables[t];
+        tr.rows = dense_routes_[static_cast<std::size_t>(s)][t];  // reuses capacity
+        tr.n = tr.rows.size();
       }
+    } else if (servers == 1) {
+      TableRoute& tr = (*routes)[0].tables[t];
+      tr.all = true;
+      tr.n = keys.size();
     } else {
       for (std::size_t i = 0; i < keys.size(); ++i) {
-        (*routes)[static_cast<std::size_t>(ShardOf(id, keys[i], servers))].rows[t].push_back(static_cast<std::int32_t>(i));
+        (*routes)[static_cast<std::size_t>(ShardOf(id, keys[i], servers))].tables[t].rows.push_back(
+            static_cast<std::int32_t>(i));
       }
+      for (auto& r : *routes) r.tables[t].n = r.tables[t].rows.size();
     }
   }
+}
+
+PsClient::PendingPull* PsClient::FindPull(Ticket ticket) {
+  for (auto& p : pulls_) {
+    if (p.ticket == ticket) return &p;
+  }
+  return nullptr;
 }
 
 PsClient::Ticket PsClient::Pull(const std::vector<Key>& keys, ParamBuffers* rows, bool eval) {
   const Ticket ticket = next_request_++;
   rows->Shape(tables_, keys.size());
-  PendingPull& pending = pulls_[ticket];
-  pending.rows = rows;
-  RouteKeys(keys, &pending.routes);
+  PendingPull* pending = FindPull(0);  // a free slot of the pool
+  if (pending == nullptr) pending = &pulls_.emplace_back();
+  pending->rows = rows;
+  pending->replies_left = 0;
+  RouteKeys(keys, &pending->routes);
   for (int s = 0; s < topology_.servers(); ++s) {
-    const Route& route = pending.routes[static_cast<std::size_t>(s)];
+    const Route& route = pending->routes[static_cast<std::size_t>(s)];
     FrameHeader header;
     header.request = ticket;
-    for (std::size_t t = 0; t < tables_.size(); ++t) header.sections += route.rows[t].empty() ? 0 : 1;
+    std::size_t bytes = sizeof(FrameHeader);
+    for (std::size_t t = 0; t < tables_.size(); ++t) {
+      const std::size_t n = route.tables[t].n;
+      if (n == 0) continue;
+      ++header.sections;
+      bytes += sizeof(SectionHeader) + n * sizeof(Key);
+    }
     if (header.sections == 0 && !send_empty_) continue;
     Bytes frame;
+    frame.reserve(bytes);
     FrameWriter out(&frame);
     out.Put(header);
     for (std::size_t t = 0; t < tables_.size(); ++t) {
-      const auto& idx = route.rows[t];
-      if (idx.empty()) continue;
-      out.Put(SectionHeader{static_cast<std::uint32_t>(t), static_cast<std::uint32_t>(idx.size())});
-      Key* dst = out.Extend<Key>(idx.size());
-      const std::vector<Key>& src = tables_[t].dense() ? dense_keys_ : keys;
-      for (std::size_t i = 0; i < idx.size(); ++i) dst[i] = src[static_cast<std::size_t>(idx[i])];
+      const TableRoute& tr = route.tables[t];
+      if (tr.n == 0) continue;
+      out.Put(SectionHeader{static_cast<std::uint32_t>(t), static_cast<std::uint32_t>(tr.n)});
+      Key* dst = out.Extend<Key>(tr.n);
+      if (tr.all) {
+        std::memcpy(dst, keys.data(), tr.n * sizeof(Key));
+      } else {
+        const std::vector<Key>& src = tables_[t].dense() ? dense_keys_ : keys;
+        for (std::size_t i = 0; i < tr.n; ++i) dst[i] = src[static_cast<std::size_t>(tr.rows[i])];
+      }
     }
-    ++pending.replies_left;
+    ++pending->replies_left;
     transport_->Send(topology_.ServerRank(s), eval ? kTagEvalPull : kTagPull, std::move(frame));
   }
-  if (pending.replies_left == 0) pulls_.erase(ticket);  // nothing to pull: done at once
+  // Nothing to pull: done at once (the slot stays free).
+  if (pending->replies_left > 0) pending->ticket = ticket;
   return ticket;
 }
 
 void PsClient::Wait(Ticket ticket) {
-  WaitUntil([&] { return pulls_.find(ticket) == pulls_.end(); });
+  WaitUntil([&] { return FindPull(ticket) == nullptr; });
 }
 
 void PsClient::Push(const std::vector<Key>& keys, const ParamBuffers& grads) {
@@ -103,7 +144,7 @@ void PsClient::Push(const std::vector<Key>& keys, const ParamBuffers& grads) {
     header.request = ticket;
     std::size_t bytes = sizeof(FrameHeader);
     for (std::size_t t = 0; t < tables_.size(); ++t) {
-      const std::size_t n = route.rows[t].size();
+      const std::size_t n = route.tables[t].n;
       if (n == 0) continue;
       ++header.sections;
       bytes += sizeof(SectionHeader) + n * sizeof(Key) + ((n * tables_[t].width * sizeof(Real) + 7) & ~std::size_t{7});
@@ -114,31 +155,49 @@ void PsClient::Push(const std::vector<Key>& keys, const ParamBuffers& grads) {
     FrameWriter out(&frame);
     out.Put(header);
     for (std::size_t t = 0; t < tables_.size(); ++t) {
-      const auto& idx = route.rows[t];
-      if (idx.empty()) continue;
-      const int width = tables_[t].width;
-      out.Put(SectionHeader{static_cast<std::uint32_t>(t), static_cast<std::uint32_t>(idx.size())});
-      Key* key_dst = out.Extend<Key>(idx.size());
-      const std::vector<Key>& src = tables_[t].dense() ? dense_keys_ : keys;
-      for (std::size_t i = 0; i < idx.size(); ++i) key_dst[i] = src[static_cast<std::size_t>(idx[i])];
-      Real* grad_dst = out.Extend<Real>(idx.size() * width);
+      const TableRoute& tr = route.tables[t];
+      if (tr.n == 0) continue;
+      const std::size_t width = static_cast<std::size_t>(tables_[t].width);
+      out.Put(SectionHeader{static_cast<std::uint32_t>(t), static_cast<std::uint32_t>(tr.n)});
+      Key* key_dst = out.Extend<Key>(tr.n);
+      Real* grad_dst = out.Extend<Real>(tr.n * width);
       const Real* grad_src = grads.storage[t].data();
-      for (std::size_t i = 0; i < idx.size(); ++i) {
-        std::memcpy(grad_dst + i * width, grad_src + static_cast<std::size_t>(idx[i]) * width, width * sizeof(Real));
+      if (tr.all) {
+        std::memcpy(key_dst, keys.data(), tr.n * sizeof(Key));
+        std::memcpy(grad_dst, grad_src, tr.n * width * sizeof(Real));
+      } else {
+        const std::vector<Key>& src = tables_[t].dense() ? dense_keys_ : keys;
+        for (std::size_t i = 0; i < tr.n; ++i) {
+          const auto r = static_cast<std::size_t>(tr.rows[i]);
+          key_dst[i] = src[r];
+          std::memcpy(grad_dst + i * width, grad_src + r * width, width * sizeof(Real));
+        }
       }
     }
+    RECSYS_CHECK(frame.size() == bytes, "push frame of ", frame.size(), " bytes, sized ", bytes);
     pushed_bytes_ += frame.size();
     ++messages;
     transport_->Send(topology_.ServerRank(s), kTagPush, std::move(frame));
   }
-  if (messages > 0) pushes_in_flight_[ticket] = messages;
+  if (messages > 0) pushes_in_flight_.push_back(PendingPush{ticket, messages});
 }
 
 void PsClient::WaitPushes(int max_in_flight) {
   WaitUntil([&] { return static_cast<int>(pushes_in_flight_.size()) <= max_in_flight; });
 }
 
-void PsClient::WaitUntil(const std::function<bool()>& done) {
+template <typename Done>
+void PsClient::WaitUntil(Done done) {
+  // A reply is usually microseconds away: poll without yielding for a short
+  // while first (a yield on a busy machine can cost a whole time slice), then
+  // back off to sleeping so a long wait does not burn a core.
+  constexpr auto kSpin = std::chrono::microseconds(20);
+  if (done()) return;
+  const auto spin_until = std::chrono::steady_clock::now() + kSpin;
+  while (std::chrono::steady_clock::now() < spin_until) {
+    Poll();
+    if (done()) return;
+  }
   Backoff backoff;
   while (!done()) {
     if (Poll()) {
@@ -151,13 +210,12 @@ void PsClient::WaitUntil(const std::function<bool()>& done) {
 
 bool PsClient::Poll() {
   bool any = false;
-  Message m;
-  while (transport_->TryRecv(Transport::kAnySource, kTagPullReply, &m)) {
-    HandlePullReply(m);
+  while (transport_->TryRecv(Transport::kAnySource, kTagPullReply, &message_)) {
+    HandlePullReply(message_);
     any = true;
   }
-  while (transport_->TryRecv(Transport::kAnySource, kTagPushAck, &m)) {
-    HandlePushAck(m);
+  while (transport_->TryRecv(Transport::kAnySource, kTagPushAck, &message_)) {
+    HandlePushAck(message_);
     any = true;
   }
   return any;
@@ -166,35 +224,39 @@ bool PsClient::Poll() {
 void PsClient::HandlePullReply(const Message& m) {
   FrameReader in(m.data, Concat("pull reply from rank ", m.source));
   const auto header = in.Get<FrameHeader>();
-  auto it = pulls_.find(header.request);
-  if (it == pulls_.end()) throw InputError(Concat("pull reply for unknown request ", header.request));
-  PendingPull& pending = it->second;
+  PendingPull* pending = header.request == 0 ? nullptr : FindPull(header.request);
+  if (pending == nullptr) throw InputError(Concat("pull reply for unknown request ", header.request));
   const int server = topology_.ServerIndex(m.source);
   if (server < 0 || server >= topology_.servers()) throw InputError(Concat("pull reply from non-server rank ", m.source));
-  const Route& route = pending.routes[static_cast<std::size_t>(server)];
+  const Route& route = pending->routes[static_cast<std::size_t>(server)];
   for (std::uint32_t s = 0; s < header.sections; ++s) {
     const auto sec = in.Get<SectionHeader>();
-    if (sec.table >= tables_.size() || sec.n != route.rows[sec.table].size()) {
+    if (sec.table >= tables_.size() || sec.n != route.tables[sec.table].n) {
       throw InputError(Concat("pull reply from rank ", m.source, " does not match its request"));
     }
-    const int width = tables_[sec.table].width;
+    const std::size_t width = static_cast<std::size_t>(tables_[sec.table].width);
     const Real* src = in.GetArray<Real>(std::size_t{sec.n} * width);
-    Real* dst = pending.rows->storage[sec.table].data();
-    const auto& idx = route.rows[sec.table];
-    for (std::size_t i = 0; i < idx.size(); ++i) {
-      std::memcpy(dst + static_cast<std::size_t>(idx[i]) * width, src + i * width, width * sizeof(Real));
+    Real* dst = pending->rows->storage[sec.table].data();
+    const TableRoute& tr = route.tables[sec.table];
+    if (tr.all) {
+      std::memcpy(dst, src, tr.n * width * sizeof(Real));
+    } else {
+      for (std::size_t i = 0; i < tr.n; ++i) {
+        std::memcpy(dst + static_cast<std::size_t>(tr.rows[i]) * width, src + i * width, width * sizeof(Real));
+      }
     }
   }
   pulled_bytes_ += m.data.size();
-  if (--pending.replies_left == 0) pulls_.erase(it);
+  if (--pending->replies_left == 0) pending->ticket = 0;  // back to the pool
 }
 
 void PsClient::HandlePushAck(const Message& m) {
   FrameReader in(m.data, Concat("push ack from rank ", m.source));
   const auto request = in.Get<std::uint64_t>();
-  auto it = pushes_in_flight_.find(request);
+  auto it = std::find_if(pushes_in_flight_.begin(), pushes_in_flight_.end(),
+                         [&](const PendingPush& p) { return p.ticket == request; });
   if (it == pushes_in_flight_.end()) throw InputError(Concat("ack for unknown push ", request));
-  if (--it->second == 0) pushes_in_flight_.erase(it);
+  if (--it->acks_left == 0) pushes_in_flight_.erase(it);
 }
 
 }  // namespace recsys

@@ -7,7 +7,6 @@
 #define RECSYS_WORKER_PS_CLIENT_H_
 
 #include <cstdint>
-#include <unordered_map>
 #include <vector>
 
 #include "common/table_spec.h"
@@ -62,23 +61,40 @@ class PsClient {
 
  private:
   // For one server: which rows of each table it holds, as indices into the
-  // batch's keys (sparse) or the block's rows (dense).
-  struct Route {
-    std::vector<std::vector<std::int32_t>> rows;  // per table
+  // batch's keys (sparse) or the block's rows (dense). With one server every
+  // row of a sparse table goes to it in order, and `all` says so instead of
+  // listing 0..n-1 (the rows are then copied as one block).
+  struct TableRoute {
+    std::vector<std::int32_t> rows;  // empty when `all`
+    bool all = false;
+    std::size_t n = 0;  // rows routed: rows.size(), or the batch's keys when `all`
   };
+  struct Route {
+    std::vector<TableRoute> tables;  // per table
+  };
+  // A pull waiting for replies. Kept in a small pool and reused, so a pull
+  // allocates nothing once the pool has warmed up (ticket 0 = free).
   struct PendingPull {
+    Ticket ticket = 0;
     ParamBuffers* rows = nullptr;
     std::vector<Route> routes;  // per server
     int replies_left = 0;
   };
+  struct PendingPush {
+    Ticket ticket;
+    int acks_left;
+  };
 
   // Fills routes (per server) for `keys`.
   void RouteKeys(const std::vector<Key>& keys, std::vector<Route>* routes) const;
+  // The pending pull of `ticket`, or nullptr if it is done.
+  PendingPull* FindPull(Ticket ticket);
   // Handles every ready reply or ack; returns true if it handled any.
   bool Poll();
   void HandlePullReply(const Message& m);
   void HandlePushAck(const Message& m);
-  void WaitUntil(const std::function<bool()>& done);
+  template <typename Done>
+  void WaitUntil(Done done);
 
   // Constant after construction.
   Transport* transport_;
@@ -86,14 +102,16 @@ class PsClient {
   const std::vector<TableSpec> tables_;
   const bool send_empty_;
   std::vector<Key> dense_keys_;  // MakeKey(kFieldDense, r) for the largest block
+  // Per server, per dense table: the block rows it holds (they never change).
+  std::vector<std::vector<std::vector<std::int32_t>>> dense_routes_;
 
   std::uint64_t next_request_ = 1;
-  std::unordered_map<std::uint64_t, PendingPull> pulls_;
-  std::unordered_map<std::uint64_t, int> pushes_in_flight_;  // request -> acks left
+  std::vector<PendingPull> pulls_;          // pool; at most a few in use
+  std::vector<PendingPush> pushes_in_flight_;  // oldest first
   std::uint64_t pulled_bytes_ = 0;
   std::uint64_t pushed_bytes_ = 0;
-  Bytes frame_;  // scratch
   std::vector<Route> push_routes_;  // scratch
+  Message message_;                 // scratch for Poll
 };
 
 }  // namespace recsys

@@ -2,7 +2,9 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
 #include <memory>
+#include <thread>
 
 #include "common/control.h"
 #include "common/data/dataset.h"
@@ -25,6 +27,18 @@ using Clock = std::chrono::steady_clock;
 
 double Since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
+// Test hook for the --stall-timeout watchdog: the rank named by
+// RECSYS_DEBUG_STALL_RANK stops making progress (sleeps until the job is
+// brought down) when epoch RECSYS_DEBUG_STALL_EPOCH (default 2) starts.
+void MaybeDebugStall(int rank, int epoch) {
+  const char* r = std::getenv("RECSYS_DEBUG_STALL_RANK");
+  if (r == nullptr || std::atoi(r) != rank) return;
+  const char* e = std::getenv("RECSYS_DEBUG_STALL_EPOCH");
+  if (epoch != (e ? std::atoi(e) : 2)) return;
+  RECSYS_LOG("debug: stalling (RECSYS_DEBUG_STALL_RANK)");
+  for (;;) std::this_thread::sleep_for(std::chrono::seconds(1));
+}
+
 DataOptions DataOptionsFrom(const Config& c) {
   DataOptions o;
   o.format = c.format;
@@ -41,7 +55,12 @@ DataOptions DataOptionsFrom(const Config& c) {
 class Worker {
  public:
   Worker(Transport& transport, const Topology& topology, const Config& config)
-      : transport_(transport), topology_(topology), config_(config), index_(topology.WorkerIndex(transport.rank())) {}
+      : transport_(transport),
+        topology_(topology),
+        config_(config),
+        index_(topology.WorkerIndex(transport.rank())),
+        progress_interval_(std::chrono::duration_cast<Clock::duration>(
+            std::chrono::duration<double>(std::min(1.0, config.stall_timeout / 4)))) {}
 
   void Run() {
     LoadData();
@@ -139,6 +158,19 @@ class Worker {
     }
   }
 
+  // With --stall-timeout: tells the coordinator's watchdog that this worker
+  // is making progress, at most every progress_interval_.
+  void ReportProgress(int epoch, std::int64_t step) {
+    if (config_.stall_timeout <= 0) return;
+    const auto now = Clock::now();
+    if (now < next_progress_) return;
+    next_progress_ = now + progress_interval_;
+    Progress p;
+    p.epoch = epoch;
+    p.step = step;
+    SendControl(transport_, 0, kTagProgress, p);
+  }
+
   // One slot of the two-deep pipeline: a batch and its pulled rows.
   struct Slot {
     Batch batch;
@@ -164,6 +196,7 @@ class Worker {
 
   EpochReport TrainEpoch(int epoch, std::int64_t sync_steps) {
     EpochReport report;
+    MaybeDebugStall(transport_.rank(), epoch);
     const auto start = Clock::now();
     // Every random stream of an epoch (negatives, shuffle, dropout) is seeded
     // by (seed, epoch, worker), so a run resumed at an epoch boundary
@@ -181,6 +214,7 @@ class Worker {
     Slot slots[2];
     if (steps > 0) StartBatch(0, own, &slots[0], &report);
     for (std::int64_t t = 0; t < steps; ++t) {
+      ReportProgress(epoch, t);
       Slot& cur = slots[t % 2];
       Slot& next = slots[(t + 1) % 2];
       // Prefetch: the pull of batch t+1 overlaps the compute of batch t.
@@ -250,6 +284,7 @@ class Worker {
     EvalReport report;
     Slot slot;
     const ScoreFn score = [&](const std::vector<Example>& examples, std::vector<float>* scores) {
+      ReportProgress(0, -1);
       batcher_->Build(examples.data(), static_cast<int>(examples.size()), &slot.batch);
       client_->Wait(client_->Pull(slot.batch.keys, &slot.params, /*eval=*/true));
       state_.training = false;
@@ -267,7 +302,9 @@ class Worker {
   const Topology& topology_;
   const Config& config_;
   const int index_;
+  const Clock::duration progress_interval_;
 
+  Clock::time_point next_progress_{};
   Dataset data_;
   std::vector<UserHistory> users_;
   std::vector<std::vector<std::uint64_t>> train_sorted_;  // per user: training items, sorted
