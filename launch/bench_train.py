@@ -22,14 +22,20 @@ import sys
 import tempfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# The interpreter that has PyTorch (Debian's python3-torch installs into
+# /usr/bin/python3, which a pyenv or venv python3 on PATH may shadow).
+TORCH_PYTHON = os.environ.get("TORCH_PYTHON", sys.executable)
 MODELS = ["mf", "fm", "gmf", "mlp", "neumf", "nfm", "deepfm", "wide_deep"]
 # The factorisation-machine family uses ml-100k's side features (age,
 # gender, occupation, genres); the id models (MF, NCF) read ids only.
 SIDE_FEATURES = {"fm", "nfm", "deepfm", "wide_deep"}
 
 
-def run_ours(model, args, data):
+def run_ours(model, args, data, binary=None):
     """One recsys_worker run; returns the per-epoch JSON records."""
+    env = dict(os.environ)
+    if binary:
+        env["RECSYS_BIN"] = binary
     with tempfile.TemporaryDirectory() as tmp:
         out = os.path.join(tmp, "metrics.json")
         cmd = [os.path.join(ROOT, "launch", "local.sh"), "-n", "3", "--",
@@ -41,7 +47,7 @@ def run_ours(model, args, data):
             cmd.append("--no-side-features")
         if args.extra:
             cmd += args.extra.split()
-        res = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        res = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
         if res.returncode != 0:
             sys.exit(f"bench_train: {' '.join(cmd)} failed:\n{res.stdout}")
         with open(out) as f:
@@ -66,7 +72,7 @@ def summarize_ours(records):
 
 
 def run_torch(model, args, data):
-    cmd = [sys.executable, os.path.join(ROOT, "launch", "bench_torch.py"), "--model", model,
+    cmd = [TORCH_PYTHON, os.path.join(ROOT, "launch", "bench_torch.py"), "--model", model,
            "--data", data, "--epochs", str(args.epochs), "--seed", str(args.seed)]
     if model in SIDE_FEATURES:
         cmd.append("--side-features")
@@ -88,6 +94,8 @@ def main():
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--torch", action="store_true", help="also run launch/bench_torch.py and print ours/torch")
     p.add_argument("--extra", default="", help="extra recsys_worker options")
+    p.add_argument("--baseline", default="", help="another recsys_worker binary, run interleaved with RECSYS_BIN "
+                   "(same machine state), reported as 'base' and new/base")
     p.add_argument("--json", default="bench_train.json", help="where to write the results")
     args = p.parse_args()
 
@@ -95,18 +103,18 @@ def main():
     if not os.path.exists(os.path.join(data, "u.data")):
         print(f"bench_train: skipped, MovieLens-100k not found at {data} (set ML100K_DIR)")
         return 0
-    if args.torch:
-        try:
-            import torch  # noqa: F401
-        except ImportError:
-            sys.exit("bench_train: --torch needs PyTorch (Debian: apt-get install python3-torch)")
+    if args.torch and subprocess.run([TORCH_PYTHON, "-c", "import torch"], capture_output=True).returncode != 0:
+        sys.exit(f"bench_train: --torch needs PyTorch for {TORCH_PYTHON} (Debian: apt-get install python3-torch; "
+                 "TORCH_PYTHON=/usr/bin/python3)")
 
     results = {"config": vars(args), "models": {}}
     for model in args.models.split(","):
-        ours = []
+        ours, base = [], []
         for _ in range(args.repeats):
             records, cmd = run_ours(model, args, data)
             ours.append(summarize_ours(records))
+            if args.baseline:
+                base.append(summarize_ours(run_ours(model, args, data, args.baseline)[0]))
         entry = {
             "command": cmd,
             "runs": ours,
@@ -117,6 +125,10 @@ def main():
                               for k in ours[0]["ns_per_sample"]},
             "hr@10": median_of(ours, "hr@10"),
         }
+        if args.baseline:
+            entry["baseline"] = {"binary": args.baseline, "runs": base,
+                                 "samples_per_s": median_of(base, "samples_per_s")}
+            entry["speedup"] = entry["samples_per_s"] / entry["baseline"]["samples_per_s"]
         if args.torch:
             theirs = []
             for _ in range(args.repeats):
@@ -131,6 +143,8 @@ def main():
 
     head = f"{'model':<10} {'samples/s':>10} {'pullB/ex':>9} {'pushB/ex':>9} " \
            f"{'sample':>7} {'pull_w':>7} {'compute':>7} {'push':>7} {'HR@10':>6}"
+    if args.baseline:
+        head += f" {'base/s':>9} {'new/base':>8}"
     if args.torch:
         head += f" {'torch/s':>9} {'t HR@10':>7} {'ours/torch':>10}"
     print(f"median of {args.repeats} runs, epochs 2..{args.epochs}; bytes per sample; ns per sample by phase")
@@ -140,6 +154,8 @@ def main():
         line = (f"{model:<10} {e['samples_per_s']:>10.0f} {e['pulled_bytes_per_sample']:>9.0f} "
                 f"{e['pushed_bytes_per_sample']:>9.0f} {ns['sample']:>7.0f} {ns['pull_wait']:>7.0f} "
                 f"{ns['compute']:>7.0f} {ns['push']:>7.0f} {e['hr@10']:>6.3f}")
+        if args.baseline:
+            line += f" {e['baseline']['samples_per_s']:>9.0f} {e['speedup']:>7.2f}x"
         if args.torch:
             line += f" {e['torch']['samples_per_s']:>9.0f} {e['torch']['hr@10']:>7.3f} {e['ratio']:>9.1f}x"
         print(line)

@@ -15,4 +15,6 @@ export RECSYS_BIN="${RECSYS_BIN:-$root/build/recsys_worker}"
 if [ "$(id -u)" -eq 0 ]; then
   export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 fi
+# PyTorch from Debian lives in /usr/bin/python3, which pyenv/venv may shadow.
+[ -z "${TORCH_PYTHON:-}" ] && [ -x /usr/bin/python3 ] && export TORCH_PYTHON=/usr/bin/python3
 exec python3 "$root/launch/bench_train.py" "$@"

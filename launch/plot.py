@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
 """Plots training curves of one or several runs into a PNG.
 
-    launch/plot.py RUN.jsonl [RUN2.jsonl ...] --out plot.png [--size 1200x500] [--labels a,b] [--title T]
+    launch/plot.py RUN.jsonl [RUN2.jsonl ...] --out plot.png [--k 10] [--size 1200x500] [--labels a,b] [--title T]
 
 Left: training loss per epoch. Right: HR@K (solid) and NDCG@K (dashed) per
-epoch for every cut-off K the runs report (--topk). One colour per run,
+epoch for every cut-off K the runs report (--topk), or only those of
+--k (e.g. --k 10 or --k 5,20). One colour per run,
 labelled with the file name (less .jsonl) or --labels. Reads the
 --metrics-out files of recsys_worker; the closing {"final": true} record
 (the reported epoch) is not an epoch and is left out of the curves, and
@@ -71,11 +72,15 @@ def main():
     parser.add_argument("--size", default="1200x500", help="WIDTHxHEIGHT in pixels (default 1200x500)")
     parser.add_argument("--labels", help="comma-separated names of the runs (default: file names)")
     parser.add_argument("--title", default="", help="figure title")
+    parser.add_argument("--k", help="cut-offs to draw, e.g. 10 or 5,20 (default: every one reported)")
     args = parser.parse_args()
     m = re.fullmatch(r"([1-9][0-9]*)x([1-9][0-9]*)", args.size)
     if not m:
         parser.error(f"--size: expected WIDTHxHEIGHT in pixels, e.g. 1200x500, got '{args.size}'")
     width, height = int(m.group(1)), int(m.group(2))
+    if args.k is not None and not re.fullmatch(r"[1-9][0-9]*(,[1-9][0-9]*)*", args.k):
+        parser.error(f"--k: expected cut-offs separated by commas, e.g. 10 or 5,20, got '{args.k}'")
+    only = {int(k) for k in args.k.split(",")} if args.k else None
     labels = args.labels.split(",") if args.labels else \
         [os.path.basename(p)[:-6] if p.endswith(".jsonl") else os.path.basename(p) for p in args.runs]
     if len(labels) != len(args.runs):
@@ -88,7 +93,10 @@ def main():
         color = colors[i % len(colors)]
         x = [r["epoch"] for r in epochs]
         ax_loss.plot(x, [r.get("loss", float("nan")) for r in epochs], color=color, marker="o", ms=3, label=label)
-        for j, k in enumerate(cutoffs(epochs)):
+        ks = [k for k in cutoffs(epochs) if only is None or k in only]
+        if not ks:
+            sys.exit(f"plot.py: {path}: reports none of the cut-offs --k {args.k}")
+        for j, k in enumerate(ks):
             shade = 1.0 - 0.3 * j  # later cut-offs lighter
             ax_rank.plot(x, [r.get(f"hr@{k}", float("nan")) for r in epochs], color=color, alpha=shade,
                          label=f"{label} HR@{k}")

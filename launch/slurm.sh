@@ -99,7 +99,7 @@ cmd=(mpirun -n "$ranks" "${flags[@]}" ${MPIRUN_ARGS:-} "$bin" "${args[@]}")
 {
   echo "job $SLURM_JOB_ID on ${SLURM_JOB_NODELIST:-?}: ${SLURM_JOB_NUM_NODES:-?} node(s), $slots task(s), $ranks rank(s)"
   echo "started $(date -Iseconds) in $PWD"
-  printf 'command: '; printf '%q ' "${cmd[@]}"; echo
+  echo "command: ${cmd[*]}"
 } | tee "$jobdir/job.txt"
 set +e
 "${cmd[@]}"

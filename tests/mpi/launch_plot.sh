@@ -25,7 +25,7 @@ PY
 }
 "$plot" "$work/mf.jsonl" "$work/fm.jsonl" --out "$work/both.png" > "$work/out.txt" 2>&1 || fail "plot of two runs failed"
 [ "$(png_size "$work/both.png")" = "1200 500" ] || fail "default size: $(png_size "$work/both.png"), expected 1200 500"
-"$plot" "$work/mf.jsonl" --out "$work/one.png" --size 640x360 --title "MF" --labels mf > "$work/out.txt" 2>&1 \
+"$plot" "$work/mf.jsonl" --out "$work/one.png" --size 640x360 --title "MF" --labels mf --k 10 > "$work/out.txt" 2>&1 \
   || fail "plot of one run failed"
 [ "$(png_size "$work/one.png")" = "640 360" ] || fail "--size 640x360 gave $(png_size "$work/one.png")"
 echo "ok: PNGs of 1200x500 and 640x360"
