@@ -165,7 +165,11 @@ ParsedArgs ParseArgs(int argc, const char* const* argv) {
     ("resume", "Continue the run saved in this checkpoint (a --checkpoint-dir, using its LATEST, or one ckpt-<epoch> folder)", cxxopts::value<std::string>()->default_value(""))
     ("init-from", "Start a fresh run from the weights of this checkpoint (same model and tables)", cxxopts::value<std::string>()->default_value(""))
     ("eval-only", "Evaluate the model of --resume or --init-from once, and exit")
-    ("verify-checkpoint", "Check this checkpoint (manifest, sizes, checksums) and exit", cxxopts::value<std::string>()->default_value(""));
+    ("verify-checkpoint", "Check this checkpoint (manifest, sizes, checksums) and exit", cxxopts::value<std::string>()->default_value(""))
+    ("export-embeddings", "At the end of the run (or with --eval-only), write every table as DIR/<table>.npy with its ids and DIR/tables.json", cxxopts::value<std::string>()->default_value(""))
+    ("pretrain-gmf", "NeuMF: start from this trained GMF checkpoint (with --pretrain-mlp)", cxxopts::value<std::string>()->default_value(""))
+    ("pretrain-mlp", "NeuMF: start from this trained MLP checkpoint (with --pretrain-gmf)", cxxopts::value<std::string>()->default_value(""))
+    ("pretrain-alpha", "NeuMF pre-training: weight of GMF's output layer (MLP's: 1 - alpha)", cxxopts::value<double>()->default_value("0.5"));
   // clang-format on
 
   ParsedArgs parsed;
@@ -239,6 +243,10 @@ ParsedArgs ParseArgs(int argc, const char* const* argv) {
     c.init_from = r["init-from"].as<std::string>();
     c.eval_only = r.count("eval-only") > 0;
     c.verify_checkpoint = r["verify-checkpoint"].as<std::string>();
+    c.export_embeddings = r["export-embeddings"].as<std::string>();
+    c.pretrain_gmf = r["pretrain-gmf"].as<std::string>();
+    c.pretrain_mlp = r["pretrain-mlp"].as<std::string>();
+    c.pretrain_alpha = r["pretrain-alpha"].as<double>();
   } catch (const cxxopts::exceptions::exception& e) {
     throw InputError(Concat(e.what(), " (see --help)"));
   }
@@ -313,6 +321,22 @@ void ValidateConfig(const Config& c) {
   if (!c.resume.empty() && !c.init_from.empty()) throw InputError("--resume and --init-from exclude each other");
   if (c.eval_only && c.resume.empty() && c.init_from.empty()) {
     throw InputError("--eval-only needs a model to evaluate: give --init-from DIR or --resume DIR");
+  }
+  const bool pretrain = !c.pretrain_gmf.empty() || !c.pretrain_mlp.empty();
+  if (pretrain) {
+    if (c.pretrain_gmf.empty() || c.pretrain_mlp.empty()) {
+      throw InputError("--pretrain-gmf and --pretrain-mlp go together: NeuMF pre-training needs both checkpoints");
+    }
+    if (c.model != "neumf") {
+      throw InputError(Concat("--pretrain-gmf/--pretrain-mlp initialise a NeuMF model; this run trains '", c.model,
+                              "' (use --model neumf)"));
+    }
+    if (!c.resume.empty() || !c.init_from.empty()) {
+      throw InputError("--pretrain-gmf/--pretrain-mlp exclude --resume and --init-from");
+    }
+  }
+  if (!(c.pretrain_alpha >= 0.0 && c.pretrain_alpha <= 1.0)) {
+    throw InputError(Concat("--pretrain-alpha must be in [0, 1], got ", c.pretrain_alpha));
   }
 }
 

@@ -63,6 +63,14 @@ struct Config {
   bool eval_only = false;         // evaluate the restored model once and exit
   double stall_timeout = 0;       // seconds without progress before aborting (0: never)
   std::string verify_checkpoint;  // check this checkpoint and exit (no training)
+  std::string export_embeddings;  // write the final model as .npy files into this folder (empty: no)
+
+  // NeuMF pre-training (He et al. 2017, section 3.4.1): start a --model neumf
+  // run from a trained GMF and a trained MLP checkpoint (both or neither),
+  // the output layer weighted alpha : 1 - alpha (ps/neumf_pretrain.h).
+  std::string pretrain_gmf;
+  std::string pretrain_mlp;
+  double pretrain_alpha = 0.5;
 };
 
 // The result of parsing: a Config, or the text to print and exit with 0

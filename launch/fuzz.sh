@@ -61,9 +61,10 @@ seed fuzz_csv ts 'user,item,ts\n1,2,3\n1,5,4\n2,3,1\n2,4,2\nu9,"i7",5\n'
 seed fuzz_csv plain 'user_id,item_id\r\n7,8\r\n7,9\r\n'
 seed fuzz_csv ratings 'userId,movieId,rating,timestamp\n1,2,3.5,1112486027\n1,29,3.5,1112484676\n'
 seed fuzz_csv candidates 'user,item,ts\n2,3,1\n2,4,2\n4,5,1\n4,6,2\n%%%%\n(2,4)\t1\t5\n(4,6)\t3\t5\n'
-for t in fuzz_wire_frame fuzz_control; do  # binary seeds, made by the target's own encoders
-  mkdir -p "$seeds/$t"
-  RECSYS_FUZZ_SEEDS="$seeds/$t" "$build/tests/fuzz/$t" 2>/dev/null
+for t in "${targets[@]}"; do  # binary seeds, made by the target's own encoders
+  case "$t" in
+    fuzz_wire_frame|fuzz_control) mkdir -p "$seeds/$t"; RECSYS_FUZZ_SEEDS="$seeds/$t" "$build/tests/fuzz/$t" ;;
+  esac
 done
 # Separators and tokens of the text formats.
 cat > "$build/readers.dict" <<'DICT'

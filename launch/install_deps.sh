@@ -11,7 +11,7 @@
 # the site's own Slurm.
 set -euo pipefail
 packages=(build-essential cmake openmpi-bin libopenmpi-dev libeigen3-dev libboost-serialization-dev
-          libcxxopts-dev libgtest-dev nlohmann-json3-dev python3 python3-matplotlib)
+          libcxxopts-dev libgtest-dev nlohmann-json3-dev python3 python3-matplotlib python3-numpy)
 case "${1:-}" in
   --slurm) packages+=(slurmctld slurmd slurm-client munge) ;;
   "") ;;

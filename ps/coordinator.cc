@@ -1,5 +1,7 @@
 #include "ps/coordinator.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -14,6 +16,7 @@
 #include "common/keys.h"
 #include "common/log.h"
 #include "ps/checkpoint.h"
+#include "ps/neumf_pretrain.h"
 
 namespace recsys {
 namespace {
@@ -418,6 +421,22 @@ std::vector<EpochResult> RunCoordinator(Transport& transport, const Topology& to
   }
   if (setup.items.empty()) throw InputError("the data has no items");
   setup.tables = make_tables(setup.slot_field);
+  // NeuMF pre-training: combine the GMF and MLP checkpoints into a NeuMF
+  // checkpoint and load it as --init-from would (ps/neumf_pretrain.h). It
+  // lands in --checkpoint-dir (kept, as the run's starting point) or else in
+  // a temporary folder removed once the servers have read it; either must be
+  // readable by every server.
+  std::string pretrain_tmp;
+  if (!config.pretrain_gmf.empty()) {
+    if (config.checkpoint_dir.empty()) {
+      pretrain_tmp = (fs::temp_directory_path() / Concat("recsys-neumf-pretrain-", ::getpid())).string();
+    }
+    restore_dir = pretrain_tmp.empty() ? config.checkpoint_dir + "/pretrained-neumf" : pretrain_tmp;
+    BuildPretrainedNeuMf(config, setup.tables, restore_dir);
+    manifest = VerifyCheckpoint(restore_dir);
+    std::printf("pretrained: NeuMF from GMF %s and MLP %s, alpha %g, written to %s (optimizer state starts fresh)\n",
+                config.pretrain_gmf.c_str(), config.pretrain_mlp.c_str(), config.pretrain_alpha, restore_dir.c_str());
+  }
   if (manifest) {
     CheckTables(restore_dir + "/MANIFEST", *manifest, setup.tables);
     setup.restore.dir = restore_dir;
@@ -448,6 +467,10 @@ std::vector<EpochResult> RunCoordinator(Transport& transport, const Topology& to
                 resuming ? "resumed" : "initialised from", restore_dir.c_str(), manifest->epoch, manifest->servers,
                 manifest->workers, static_cast<unsigned long long>(rows), topology.servers(),
                 resuming ? " with optimizer state" : " (weights only)", seconds);
+    if (!pretrain_tmp.empty()) {
+      std::error_code ec;
+      fs::remove_all(pretrain_tmp, ec);
+    }
     if (resuming && manifest->workers != workers && !config.eval_only) {
       std::printf("note: %d workers now, %d when the checkpoint was written: training continues correctly, but not "
                   "bit-identically to the uninterrupted run\n", workers, manifest->workers);

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "common/config.h"
+#include "common/data/dataset.h"
 #include "common/transport.h"
 #include "models/model.h"
 #include "ps/coordinator.h"
@@ -22,6 +23,9 @@ ModelConfig ModelConfigFrom(const Config& config, const std::vector<std::uint8_t
 // Builds the tables of config's model for a slot layout (what the
 // coordinator hands to the servers).
 std::vector<TableSpec> MakeModelTables(const Config& config, const std::vector<std::uint8_t>& slot_field);
+
+// The data options of `config` (what ReadDataset reads).
+DataOptions DataOptionsFrom(const Config& config);
 
 }  // namespace recsys
 

@@ -39,19 +39,6 @@ void MaybeDebugStall(int rank, int epoch) {
   for (;;) std::this_thread::sleep_for(std::chrono::seconds(1));
 }
 
-DataOptions DataOptionsFrom(const Config& c) {
-  DataOptions o;
-  o.format = c.format;
-  o.path = c.data;
-  o.eval_candidates = c.eval_candidates;
-  o.side_features = c.side_features;
-  o.seed = c.seed;
-  o.users = c.users;
-  o.items = c.items;
-  o.interactions_per_user = c.interactions_per_user;
-  return o;
-}
-
 class Worker {
  public:
   Worker(Transport& transport, const Topology& topology, const Config& config)
