@@ -167,12 +167,15 @@ struct Restored {
 // Sent at most about once a second by a rank that is making progress, so the
 // coordinator's watchdog (--stall-timeout) can name a rank that is not.
 struct Progress {
-  std::int32_t epoch = 0;
-  std::int64_t step = 0;
+  std::int32_t epoch = 0;  // 0 while evaluating
+  std::int64_t step = 0;   // batches done in this epoch
+  // Training loss so far in this epoch, for the live progress line.
+  double loss_sum = 0.0;
+  std::uint64_t examples = 0;
 
   template <class Archive>
   void serialize(Archive& ar, unsigned /*version*/) {
-    ar & epoch & step;
+    ar & epoch & step & loss_sum & examples;
   }
 };
 

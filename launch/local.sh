@@ -24,5 +24,10 @@ cores="$(nproc)"
 # Shared-memory transfers without the cross-memory-attach copy were faster
 # on the machines we measured (see README, "Performance").
 flags+=(--mca btl_vader_single_copy_mechanism none)
+# The coordinator redraws a live progress line only when the user's terminal
+# is one (under mpirun its own stdout is always a pty).
+if [ -z "${RECSYS_PROGRESS:-}" ]; then
+  if [ -t 1 ]; then export RECSYS_PROGRESS=tty; else export RECSYS_PROGRESS=plain; fi
+fi
 # shellcheck disable=SC2086
 exec mpirun -n "$ranks" "${flags[@]}" ${MPIRUN_ARGS:-} "$bin" "$@"

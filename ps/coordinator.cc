@@ -3,7 +3,10 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <functional>
+#include <map>
 #include <chrono>
+#include <cstdlib>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -108,7 +111,12 @@ class Watchdog {
       bool progress = false;
       while (transport_.TryRecv(Transport::kAnySource, kTagProgress, &m)) {
         last_heard_[m.source] = Now();
+        progress_[m.source] = DecodeControl<Progress>(m.data, "progress message");
         progress = true;
+      }
+      if (on_tick_ && Now() >= next_tick_) {
+        next_tick_ = Now() + tick_seconds_;
+        on_tick_(progress_);
       }
       if (transport_.TryRecv(Transport::kAnySource, tag, &m)) {
         last_heard_[m.source] = Now();
@@ -130,6 +138,15 @@ class Watchdog {
       backoff.Wait();
     }
     return out;
+  }
+
+  // Calls `tick` with the latest Progress of each rank every `seconds` while
+  // Collect waits; an empty function turns it off.
+  void SetTicker(std::function<void(const std::map<int, Progress>&)> tick, double seconds) {
+    on_tick_ = std::move(tick);
+    tick_seconds_ = seconds;
+    next_tick_ = Now() + seconds;
+    progress_.clear();
   }
 
   // Drops Progress messages that have arrived (before the job ends).
@@ -166,6 +183,10 @@ class Watchdog {
   const Topology& topology_;
   const double timeout_;
   std::map<int, double> last_heard_;
+  std::map<int, Progress> progress_;
+  std::function<void(const std::map<int, Progress>&)> on_tick_;
+  double tick_seconds_ = 1.0;
+  double next_tick_ = 0.0;
 };
 
 EpochSummary ToSummary(const EpochResult& r) {
@@ -540,11 +561,14 @@ std::vector<EpochResult> RunCoordinator(Transport& transport, const Topology& to
   // In --sync mode every worker runs the same number of steps per epoch.
   const std::uint64_t per_positive = config.loss == "bpr" ? 2 : static_cast<std::uint64_t>(1 + config.neg_ratio);
   std::int64_t max_steps = 0;
+  std::int64_t epoch_batches = 0;  // over all workers, for the progress line
   for (const auto& h : hellos) {
     const std::uint64_t examples = h.train_positives * per_positive;
-    max_steps = std::max<std::int64_t>(max_steps, static_cast<std::int64_t>(
-                                                      (examples + config.batch_size - 1) / config.batch_size));
+    const auto batches = static_cast<std::int64_t>((examples + config.batch_size - 1) / config.batch_size);
+    max_steps = std::max(max_steps, batches);
+    epoch_batches += batches;
   }
+  if (config.sync) epoch_batches = max_steps * workers;
 
   std::vector<EpochResult> results;
   int first_epoch = 1;
@@ -563,7 +587,40 @@ std::vector<EpochResult> RunCoordinator(Transport& transport, const Topology& to
     const double t0 = Now();
     for (int w = 0; w < workers; ++w) SendCommand(transport, topology.WorkerRank(w), Command::kTrainEpoch, epoch, max_steps);
     {
+      // A live progress line: redrawn in place on a terminal, a plain line
+      // every 10 s when the output goes to a file.
+      // Under mpirun, rank 0's stdout is a pty even when mpirun's output goes
+      // to a file, so the launcher says what the user's terminal is:
+      // RECSYS_PROGRESS=tty (redraw), plain (default) or off.
+      const char* mode_env = std::getenv("RECSYS_PROGRESS");
+      const std::string mode = mode_env ? mode_env : "plain";
+      const bool tty = mode == "tty";
+      bool drew = false;
+      watchdog.SetTicker(
+          [&](const std::map<int, Progress>& progress) {
+            std::int64_t done = 0;
+            double loss_sum = 0;
+            std::uint64_t examples = 0;
+            for (const auto& [rank, p] : progress) {
+              if (p.epoch != epoch) continue;
+              done += p.step;
+              loss_sum += p.loss_sum;
+              examples += p.examples;
+            }
+            const double elapsed = Now() - t0;
+            const double rate = elapsed > 0 ? static_cast<double>(done) / elapsed : 0.0;
+            const double eta = rate > 0 ? static_cast<double>(epoch_batches - done) / rate : 0.0;
+            std::printf("%sepoch %3d  batches %lld/%lld  samples/s %.0f  ETA %.0fs  loss %.4f%s", tty ? "\r" : "",
+                        epoch, static_cast<long long>(done), static_cast<long long>(epoch_batches),
+                        rate * config.batch_size, eta, examples ? loss_sum / static_cast<double>(examples) : 0.0,
+                        tty ? "   " : "\n");
+            std::fflush(stdout);
+            drew = tty;
+          },
+          mode == "off" ? 1e30 : (tty ? 0.5 : 10.0));
       const auto messages = watchdog.Collect(worker_ranks, kTagEpochReport, Concat("the training of epoch ", epoch));
+      watchdog.SetTicker(nullptr, 1.0);
+      if (drew) std::printf("\r\033[K");
       for (int w = 0; w < workers; ++w) {
         // In worker order, not arrival order: floating-point sums depend on
         // the order of their terms, and --sync must give the same bits every run.

@@ -147,14 +147,17 @@ class Worker {
 
   // With --stall-timeout: tells the coordinator's watchdog that this worker
   // is making progress, at most every progress_interval_.
-  void ReportProgress(int epoch, std::int64_t step) {
-    if (config_.stall_timeout <= 0) return;
+  // The same messages feed the coordinator's live progress line, so they
+  // are sent even without a watchdog (one small message a second).
+  void ReportProgress(int epoch, std::int64_t step, double loss_sum = 0.0, std::uint64_t examples = 0) {
     const auto now = Clock::now();
     if (now < next_progress_) return;
     next_progress_ = now + progress_interval_;
     Progress p;
     p.epoch = epoch;
     p.step = step;
+    p.loss_sum = loss_sum;
+    p.examples = examples;
     SendControl(transport_, 0, kTagProgress, p);
   }
 
@@ -201,7 +204,7 @@ class Worker {
     Slot slots[2];
     if (steps > 0) StartBatch(0, own, &slots[0], &report);
     for (std::int64_t t = 0; t < steps; ++t) {
-      ReportProgress(epoch, t);
+      ReportProgress(epoch, t, report.loss_sum, report.examples);
       Slot& cur = slots[t % 2];
       Slot& next = slots[(t + 1) % 2];
       // Prefetch: the pull of batch t+1 overlaps the compute of batch t.

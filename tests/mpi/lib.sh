@@ -9,7 +9,7 @@ export RECSYS_BIN
 # MPI_Init allocates, so its leaks are suppressed (tests/lsan.supp); matching
 # them needs the slow unwinder, as Open MPI has no frame pointers. Leaks of
 # our own code still fail the rank. Settings given by the caller win.
-export ASAN_OPTIONS="${ASAN_OPTIONS:-fast_unwind_on_malloc=0:abort_on_error=0}"
+export ASAN_OPTIONS="${ASAN_OPTIONS:-fast_unwind_on_malloc=0}"
 export LSAN_OPTIONS="${LSAN_OPTIONS:-suppressions=$root/tests/lsan.supp:print_suppressions=0}"
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1}"
 work="$(mktemp -d "${TMPDIR:-/tmp}/recsys_mpi_test.XXXXXX")"
