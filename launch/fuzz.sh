@@ -11,7 +11,8 @@
 # what the fuzzer finds grows build-fuzz/corpus/TARGET from run to run.
 # A crash, sanitizer report, leak, timeout (10 s) or out-of-memory (2 GiB)
 # saves the input as build-fuzz/findings/TARGET-* and makes the script exit
-# non-zero; replay one with `build-fuzz/tests/fuzz/TARGET FILE`.
+# non-zero; replay one with `build-fuzz/tests/fuzz/TARGET FILE`. Once fixed,
+# keep the input in tests/fuzz/regressions/TARGET/ (run at every start).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 seconds="${1:-60}"
@@ -95,11 +96,14 @@ for t in "${targets[@]}"; do
   dict=()
   case "$t" in fuzz_wire_frame|fuzz_control) ;; *) dict=(-dict="$build/readers.dict") ;; esac
   mkdir -p "$build/corpus/$t"
+  # Inputs of past findings (tests/fuzz/regressions) run first, every time.
+  inputs=("$build/corpus/$t" "$seeds/$t")
+  [ -d "$root/tests/fuzz/regressions/$t" ] && inputs+=("$root/tests/fuzz/regressions/$t")
   log="$build/findings/$t.log"
   echo "fuzz: $t for ${seconds}s"
   set +e
   "$build/tests/fuzz/$t" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
-    -artifact_prefix="$build/findings/$t-" "${dict[@]}" "$build/corpus/$t" "$seeds/$t" >"$log" 2>&1
+    -artifact_prefix="$build/findings/$t-" "${dict[@]}" "${inputs[@]}" >"$log" 2>&1
   rc=$?
   set -e
   execs="$(grep -m1 'stat::number_of_executed_units' "$log" | awk '{print $2}')"

@@ -716,7 +716,8 @@ void CheckResumeSettings(const std::string& manifest_path, const Manifest& m, co
   }
   std::string diffs;
   for (const auto& [name, value] : ResumeSettings(config)) {
-    auto it = std::find_if(m.settings.begin(), m.settings.end(), [&](const auto& s) { return s.first == name; });
+    // Init-capture: a lambda may not capture a structured binding in C++17 (clang refuses).
+    auto it = std::find_if(m.settings.begin(), m.settings.end(), [&key = name](const auto& s) { return s.first == key; });
     if (it == m.settings.end()) {
       diffs += Concat("; ", name, " is not recorded");
     } else if (it->second != value) {

@@ -1,5 +1,6 @@
 #include "ps/server_loop.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <deque>
@@ -162,7 +163,10 @@ class Server {
     // First pass: size the reply exactly, so it is written without regrowth.
     std::size_t bytes = sizeof(FrameHeader);
     std::vector<std::pair<SectionHeader, const Key*>> sections;
-    sections.reserve(header.sections);
+    // header.sections comes off the wire: reserve no more than the frame can
+    // hold (8 header bytes per section); a count too large for the frame
+    // then fails in Get below instead of allocating up to 64 GiB here.
+    sections.reserve(std::min<std::size_t>(header.sections, m.data.size() / sizeof(SectionHeader)));
     for (std::uint32_t s = 0; s < header.sections; ++s) {
       const auto sec = in.Get<SectionHeader>();
       CheckTable(sec.table, m.source);
