@@ -152,6 +152,8 @@ ParsedArgs ParseArgs(int argc, const char* const* argv) {
     ("servers", "Number of parameter-server ranks (default: a quarter of the ranks)", cxxopts::value<int>()->default_value("0"))
     ("staleness", "Unacknowledged pushes a worker may have in flight", cxxopts::value<int>()->default_value(std::to_string(d.staleness)))
     ("sync", "Synchronous, deterministic training (staleness 0, bulk-synchronous servers)");
+  options.add_options("Hot-row cache")
+    ("cache-rows", "Rows of the most frequently pulled keys each worker keeps and serves locally, refreshed at least every --staleness steps (0: no cache; off with --staleness < 2 or --sync)", cxxopts::value<std::int64_t>()->default_value("0"));
   options.add_options("Run")
     ("seed", "Random seed (data, initialisation, sampling)", cxxopts::value<std::uint64_t>()->default_value("1"))
     ("metrics-out", "Write one JSON object per epoch to this file", cxxopts::value<std::string>()->default_value(""))
@@ -247,6 +249,7 @@ ParsedArgs ParseArgs(int argc, const char* const* argv) {
     c.pretrain_gmf = r["pretrain-gmf"].as<std::string>();
     c.pretrain_mlp = r["pretrain-mlp"].as<std::string>();
     c.pretrain_alpha = r["pretrain-alpha"].as<double>();
+    c.cache_rows = r["cache-rows"].as<std::int64_t>();
   } catch (const cxxopts::exceptions::exception& e) {
     throw InputError(Concat(e.what(), " (see --help)"));
   }
@@ -280,6 +283,9 @@ void ValidateConfig(const Config& c) {
   }
   if (!(c.dropout >= 0 && c.dropout < 1)) throw InputError(Concat("--dropout must be in [0, 1), got ", c.dropout));
   if (c.staleness < 0) throw InputError(Concat("--staleness must be >= 0, got ", c.staleness));
+  if (c.cache_rows < 0 || c.cache_rows >= (std::int64_t{1} << 30)) {
+    throw InputError(Concat("--cache-rows must be in [0, 2^30), got ", c.cache_rows));
+  }
   if (c.loss != "bce" && c.loss != "bpr") {
     throw InputError(Concat("--loss: unknown loss '", c.loss, "'; expected one of: bce, bpr"));
   }
@@ -352,7 +358,10 @@ std::string DescribeConfig(const Config& c) {
                 " format=", c.format, c.data.empty() ? "" : Concat(" data=", c.data),
                 " side_features=", c.side_features ? "on" : "off", " eval=",
                 c.eval_full ? "full" : (c.eval_candidates.empty() ? Concat(c.eval_negatives, " sampled") : "file"),
-                " topk=", ks, c.validation ? " validation" : "", " staleness=", c.staleness, c.sync ? " sync" : " async", " seed=", c.seed);
+                " topk=", ks, c.validation ? " validation" : "", " staleness=", c.staleness, c.sync ? " sync" : " async",
+                c.cache_rows > 0 ? Concat(" cache_rows=", c.cache_rows, c.staleness < 2 ? " (off: staleness < 2)" : "")
+                                 : std::string(),
+                " seed=", c.seed);
 }
 
 }  // namespace recsys

@@ -71,6 +71,11 @@ struct Config {
   std::string pretrain_gmf;
   std::string pretrain_mlp;
   double pretrain_alpha = 0.5;
+
+  // Worker-side hot-row cache (README, "Hot-row cache"; worker/row_cache.h).
+  // Rows each worker keeps; a cached row is refreshed at least every
+  // `staleness` steps, so the cache is off when staleness < 2 (--sync).
+  std::int64_t cache_rows = 0;
 };
 
 // The result of parsing: a Config, or the text to print and exit with 0

@@ -50,10 +50,15 @@ struct WorkerHello {
   std::uint64_t users = 0;
   std::uint64_t users_without_test = 0;
   std::uint64_t train_positives = 0;
+  // Ids sharing a key with another id (Dataset::*_id_collisions).
+  std::uint64_t user_id_collisions = 0;
+  std::uint64_t item_id_collisions = 0;
+  std::string id_collision_example;
 
   template <class Archive>
   void serialize(Archive& ar, unsigned /*version*/) {
-    ar & items & user_slot_fields & item_slot_fields & users & users_without_test & train_positives;
+    ar & items & user_slot_fields & item_slot_fields & users & users_without_test & train_positives &
+        user_id_collisions & item_id_collisions & id_collision_example;
   }
 };
 
@@ -101,11 +106,14 @@ struct EpochReport {
   double push_seconds = 0.0;
   std::uint64_t pulled_bytes = 0;
   std::uint64_t pushed_bytes = 0;
+  // --cache-rows: keys the batches looked up, and how many the cache served.
+  std::uint64_t cache_lookups = 0;
+  std::uint64_t cache_hits = 0;
 
   template <class Archive>
   void serialize(Archive& ar, unsigned /*version*/) {
     ar & loss_sum & examples & batches & seconds & sample_seconds & pull_wait_seconds & compute_seconds &
-        push_seconds & pulled_bytes & pushed_bytes;
+        push_seconds & pulled_bytes & pushed_bytes & cache_lookups & cache_hits;
   }
 };
 

@@ -59,7 +59,13 @@ std::string FormatLine(const EpochResult& r) {
   std::snprintf(tail, sizeof(tail), "  users %lld  samples/s %.0f  time %.2fs (train %.2fs, eval %.2fs)",
                 static_cast<long long>(r.metrics.users), r.samples_per_second, r.train_seconds + r.eval_seconds,
                 r.train_seconds, r.eval_seconds);
-  return std::string(head) + metrics + tail;
+  char cache[96] = "";
+  if (r.totals.cache_lookups > 0 && r.examples > 0) {
+    std::snprintf(cache, sizeof(cache), "  cache hits %.1f%%  pulled %.0f B/sample",
+                  100.0 * static_cast<double>(r.totals.cache_hits) / static_cast<double>(r.totals.cache_lookups),
+                  static_cast<double>(r.pulled_bytes) / static_cast<double>(r.examples));
+  }
+  return std::string(head) + metrics + tail + cache;
 }
 
 // The end-of-run report on the servers: load balance, and the CPU time of
@@ -343,6 +349,10 @@ std::string EpochJson(const EpochResult& r, const std::vector<ServerStats>& serv
   j["eval_seconds"] = r.eval_seconds;
   j["pulled_bytes"] = r.pulled_bytes;
   j["pushed_bytes"] = r.pushed_bytes;
+  if (r.examples > 0) j["pulled_bytes_per_sample"] = static_cast<double>(r.pulled_bytes) / static_cast<double>(r.examples);
+  if (r.totals.cache_lookups > 0) {
+    j["cache_hit_rate"] = static_cast<double>(r.totals.cache_hits) / static_cast<double>(r.totals.cache_lookups);
+  }
   // Where the workers' time went, summed over workers.
   j["time_split"] = {{"sample", r.totals.sample_seconds},
                      {"pull_wait", r.totals.pull_wait_seconds},
@@ -420,11 +430,17 @@ std::vector<EpochResult> RunCoordinator(Transport& transport, const Topology& to
   }
   Setup setup;
   std::uint64_t users = 0, users_without_test = 0, train_positives = 0;
+  std::uint64_t user_collisions = 0, item_collisions = 0;
+  std::string collision_example;
   for (const auto& h : hellos) {
     setup.items.insert(setup.items.end(), h.items.begin(), h.items.end());
     users += h.users;
     users_without_test += h.users_without_test;
     train_positives += h.train_positives;
+    // Each worker checks its own users, and every worker sees every item.
+    user_collisions += h.user_id_collisions;
+    item_collisions = std::max(item_collisions, h.item_id_collisions);
+    if (collision_example.empty()) collision_example = h.id_collision_example;
   }
   std::sort(setup.items.begin(), setup.items.end());
   setup.items.erase(std::unique(setup.items.begin(), setup.items.end()), setup.items.end());
@@ -472,9 +488,20 @@ std::vector<EpochResult> RunCoordinator(Transport& transport, const Topology& to
   std::printf("recsys-ps: %d ranks (1 coordinator, %d server%s, %d worker%s)\n", topology.size(), topology.servers(),
               topology.servers() == 1 ? "" : "s", workers, workers == 1 ? "" : "s");
   std::printf("config: %s\n", DescribeConfig(config).c_str());
+  if (config.cache_rows > 0 && config.staleness < 2) {
+    std::printf("note: --cache-rows is off: a cached row must be refreshed every --staleness steps, and with staleness %d%s "
+                "every batch would pull every row anyway (use --staleness 2 or more without --sync)\n",
+                config.staleness, config.sync ? " (--sync)" : "");
+  }
   std::printf("data: %llu users (%llu without a held-out item), %zu items, %llu training positives, %zu slots\n",
               static_cast<unsigned long long>(users), static_cast<unsigned long long>(users_without_test),
               setup.items.size(), static_cast<unsigned long long>(train_positives), setup.slot_field.size());
+  if (user_collisions + item_collisions > 0) {
+    std::printf("warning: hashed ids collide: %llu user ids and %llu item ids share their key (and row) with another "
+                "id; e.g. %s\n",
+                static_cast<unsigned long long>(user_collisions), static_cast<unsigned long long>(item_collisions),
+                collision_example.c_str());
+  }
   if (manifest) {
     const auto replies = watchdog.Collect(ServerRanks(topology), kTagRestored, "the servers to load the checkpoint");
     std::uint64_t rows = 0;
@@ -634,6 +661,8 @@ std::vector<EpochResult> RunCoordinator(Transport& transport, const Topology& to
         r.totals.push_seconds += rep.push_seconds;
         r.totals.pulled_bytes += rep.pulled_bytes;
         r.totals.pushed_bytes += rep.pushed_bytes;
+        r.totals.cache_lookups += rep.cache_lookups;
+        r.totals.cache_hits += rep.cache_hits;
       }
     }
     const double t1 = Now();

@@ -18,6 +18,7 @@
 #include "worker/batcher.h"
 #include "worker/evaluator.h"
 #include "worker/ps_client.h"
+#include "worker/row_cache.h"
 #include "worker/run.h"
 
 namespace recsys {
@@ -81,6 +82,9 @@ class Worker {
     hello.users = users_.size();
     hello.users_without_test = stats.users_without_test;
     for (const auto& u : users_) hello.train_positives += u.train.size();
+    hello.user_id_collisions = data_.user_id_collisions;
+    hello.item_id_collisions = data_.item_id_collisions;
+    hello.id_collision_example = data_.id_collision_example;
     SendControl(transport_, 0, kTagHello, hello);
   }
 
@@ -112,6 +116,10 @@ class Worker {
       validator_ = std::make_unique<Evaluator>(config_, &users_, &data_, sampler_.get(), Evaluator::Target::kValidation);
     }
     client_ = std::make_unique<PsClient>(&transport_, topology_, tables_, config_.sync);
+    // The coordinator says why when the cache is off (staleness < 2).
+    if (config_.cache_rows > 0 && config_.staleness >= 2) {
+      cache_ = std::make_unique<RowCache>(tables_, static_cast<std::size_t>(config_.cache_rows), config_.staleness);
+    }
   }
 
   // The epoch's examples: every training positive with its sampled
@@ -166,6 +174,9 @@ class Worker {
     Batch batch;
     ParamBuffers params;
     PsClient::Ticket ticket = 0;
+    // With --cache-rows: what is pulled (into `pulled`) and what the cache serves.
+    RowCache::Plan plan;
+    ParamBuffers pulled;
   };
 
   void StartBatch(std::int64_t step, std::int64_t own_batches, Slot* slot, EpochReport* report) {
@@ -181,7 +192,18 @@ class Worker {
       slot->batch.keys.clear();
     }
     report->sample_seconds += Since(t0);
-    slot->ticket = client_->Pull(slot->batch.keys, &slot->params);
+    if (cache_) {
+      cache_->Prepare(slot->batch.keys, &slot->plan);
+      slot->ticket = client_->Pull(slot->plan.pull_keys, &slot->pulled);
+    } else {
+      slot->ticket = client_->Pull(slot->batch.keys, &slot->params);
+    }
+  }
+
+  // Blocks until the rows of `slot` are all there.
+  void FinishPull(Slot& slot) {
+    client_->Wait(slot.ticket);
+    if (cache_) cache_->Complete(slot.plan, &slot.pulled, &slot.params);
   }
 
   EpochReport TrainEpoch(int epoch, std::int64_t sync_steps) {
@@ -200,6 +222,7 @@ class Worker {
     RECSYS_CHECK(steps >= own, "sync steps ", steps, " < own batches ", own);
     const int k = config_.staleness;
     const std::uint64_t pulled0 = client_->pulled_bytes(), pushed0 = client_->pushed_bytes();
+    const std::uint64_t lookups0 = cache_ ? cache_->lookups() : 0, hits0 = cache_ ? cache_->hits() : 0;
 
     Slot slots[2];
     if (steps > 0) StartBatch(0, own, &slots[0], &report);
@@ -218,7 +241,7 @@ class Worker {
         prefetched = true;
       }
       auto tw = Clock::now();
-      client_->Wait(cur.ticket);
+      FinishPull(cur);
       report.pull_wait_seconds += Since(tw);
 
       if (cur.batch.size > 0) {
@@ -246,6 +269,10 @@ class Worker {
     report.seconds = Since(start);
     report.pulled_bytes = client_->pulled_bytes() - pulled0;
     report.pushed_bytes = client_->pushed_bytes() - pushed0;
+    if (cache_) {
+      report.cache_lookups = cache_->lookups() - lookups0;
+      report.cache_hits = cache_->hits() - hits0;
+    }
     return report;
   }
 
@@ -306,6 +333,7 @@ class Worker {
   std::unique_ptr<Evaluator> evaluator_;
   std::unique_ptr<Evaluator> validator_;  // --validation only
   std::unique_ptr<PsClient> client_;
+  std::unique_ptr<RowCache> cache_;  // --cache-rows with staleness >= 2; training pulls only
   ModelState state_;
   ParamBuffers grads_;
   std::vector<Example> examples_;

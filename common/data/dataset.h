@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -51,9 +52,25 @@ struct Dataset {
   // features), sorted and unique. Workers union these into the item universe.
   std::vector<std::uint64_t> items;
 
+  // Distinct ids that share their key (keys.h) with another id, so that
+  // they share an embedding row: among every item and the kept users. Ids of
+  // 56 bits and more are hashed into keys, and csv string ids into 64 bits
+  // first, so collisions are possible but rare (README, "Data"). Users on
+  // different workers are not compared with each other.
+  std::uint64_t user_id_collisions = 0;
+  std::uint64_t item_id_collisions = 0;
+  std::string id_collision_example;  // the first collision found, or empty
+
   // Users dropped by the filter are not counted anywhere; this counts kept users.
   std::size_t num_users() const;
 };
+
+// The 64-bit id the csv reader gives a user or item that is not all digits:
+// a stable hash of its bytes (FNV-1a, then Mix64; the same on every rank,
+// run and platform) with the top bit set. The key of such an id is then
+// MakeKey(field, id), whose low 56 bits are Mix64(id) (keys.h).
+constexpr std::uint64_t kCsvStringIdBit = std::uint64_t{1} << 63;
+std::uint64_t CsvStringId(std::string_view text);
 
 // What to read. `format` is one of:
 //   synthetic  SyntheticGenerator (synthetic.h) with seed/users/items/
@@ -79,9 +96,12 @@ struct Dataset {
 //              the line number is used). A 4-column header whose third name
 //              is "rating" (MovieLens 20M/25M ratings.csv) is read as
 //              user,item,rating,timestamp. A user or item field of digits is
-//              the id; any other string is hashed (FNV-1a, then Mix64) to a
-//              64-bit id, so open vocabularies work without an id map.
-//              Surrounding double quotes are stripped; no other CSV quoting.
+//              the id (up to 2^64 - 1); any other string is hashed to a
+//              64-bit id (CsvStringId), so open vocabularies work without an
+//              id map. Surrounding double quotes (and spaces) are stripped;
+//              no other CSV quoting. Distinct ids that end up with the same
+//              key are counted in *_id_collisions (for users, only the kept
+//              ones), not rejected.
 // Lines may end in "\n" or "\r\n"; blank lines are skipped. Ratings are not
 // used (every row is an implicit positive) but must be numbers.
 struct DataOptions {

@@ -689,16 +689,68 @@ void ReadNcf(const DataOptions& options, const KeepUser& keep_user, Dataset* dat
 // ---------------------------------------------------------------------------
 // csv
 
+// An identity fingerprint of a string id, independent of CsvStringId: two
+// strings that share an id almost surely differ here.
+std::uint64_t StringFingerprint(std::string_view s) {
+  std::uint64_t h = 0x84222325cbf29ce4ULL;
+  for (const char c : s) {
+    h = (h ^ static_cast<unsigned char>(c)) * 0x100000001b3ULL;
+    h ^= h >> 29;
+  }
+  return Mix64(h ^ (s.size() * 0x9e3779b97f4a7c15ULL));
+}
+
+// A fingerprint of an integer id, never equal to a string's (almost surely).
+std::uint64_t IntegerFingerprint(std::uint64_t id) { return HashCombine(0x1d1d1d1dULL, id); }
+
+// Finds distinct csv ids that got the same 64-bit id: two strings with the
+// same hash, or a string and the integer equal to its hash. Only string ids
+// and integers >= 2^63 (the only integers a string id can equal) are
+// remembered, each with its fingerprint; integer-only files cost nothing.
+class CsvIdCollisions {
+ public:
+  // Records `id` of the line `reader` is on; counts a collision (and keeps
+  // the first as an example) the first time it comes with a fingerprint
+  // other than its first one.
+  void Add(const LineReader& reader, std::uint64_t id, std::uint64_t fingerprint, std::string_view text,
+           const char* what) {
+    const auto [it, inserted] = seen_.emplace(id, fingerprint);
+    if (inserted || it->second == fingerprint) return;
+    if (!collided_.insert(id).second) return;  // counted: one per shared id, not per line
+    ++collisions_;
+    if (example_.empty()) {
+      example_ = Concat(reader.path(), ":", reader.line_number(), ": ", what, " ", Quote(text),
+                        " has the same 64-bit id as a different earlier ", what, " (", id, ")");
+    }
+  }
+  std::uint64_t collisions() const { return collisions_; }
+  const std::string& example() const { return example_; }
+
+ private:
+  std::unordered_map<std::uint64_t, std::uint64_t> seen_;  // id -> fingerprint of its first text
+  std::unordered_set<std::uint64_t> collided_;
+  std::uint64_t collisions_ = 0;
+  std::string example_;
+};
+
 // A csv user or item id: an integer when the field is all digits, otherwise
-// a stable hash of the string, so open vocabularies ("u123", UUIDs) work
-// without an id map. Surrounding double quotes are removed; quoted fields
-// with commas inside are not supported.
-std::uint64_t ParseCsvId(const LineReader& reader, std::string_view field, const char* what) {
+// CsvStringId(field), so open vocabularies ("u123", UUIDs) work without an id
+// map. Surrounding double quotes are removed; quoted fields with commas
+// inside are not supported. With `collisions`, the id is also checked
+// against the earlier ids there.
+std::uint64_t ParseCsvId(const LineReader& reader, std::string_view field, const char* what,
+                         CsvIdCollisions* collisions) {
   field = Trim(field);
-  if (field.size() >= 2 && field.front() == '"' && field.back() == '"') field = field.substr(1, field.size() - 2);
-  if (field.empty()) reader.Fail(Concat("expected a ", what, ", got an empty field"));
-  if (AllDigits(field)) return ParseId(reader, field, what);
-  return HashString(field);
+  if (field.size() >= 2 && field.front() == '"' && field.back() == '"') field = Trim(field.substr(1, field.size() - 2));
+  if (field.empty()) reader.Fail(Concat("expected ", what[0] == 'i' ? "an " : "a ", what, ", got an empty field"));
+  if (AllDigits(field)) {
+    const std::uint64_t id = ParseId(reader, field, what);
+    if (collisions != nullptr && id >= kCsvStringIdBit) collisions->Add(reader, id, IntegerFingerprint(id), field, what);
+    return id;
+  }
+  const std::uint64_t id = CsvStringId(field);
+  if (collisions != nullptr) collisions->Add(reader, id, StringFingerprint(field), field, what);
+  return id;
 }
 
 void ReadCsv(const DataOptions& options, const KeepUser& keep_user, Dataset* dataset, ItemSet* items) {
@@ -722,6 +774,7 @@ void ReadCsv(const DataOptions& options, const KeepUser& keep_user, Dataset* dat
   }
   const int ts_column = has_rating ? 3 : (columns == 3 ? 2 : -1);
   const std::int64_t header_line = reader.line_number();
+  CsvIdCollisions user_collisions, item_collisions;
 
   while (reader.NextDataLine(&line)) {
     const std::size_t n = SplitFields(line, ",", &fields);
@@ -729,14 +782,22 @@ void ReadCsv(const DataOptions& options, const KeepUser& keep_user, Dataset* dat
       reader.Fail(Concat("expected ", columns, " comma-separated columns as in the header (line ", header_line,
                          "), got ", n));
     }
-    const std::uint64_t user = ParseCsvId(reader, fields[0], "user id");
-    const std::uint64_t item = ParseCsvId(reader, fields[1], "item id");
+    // Users are checked only if kept: a worker sees its own users (and every item).
+    const std::uint64_t user = ParseCsvId(reader, fields[0], "user id", nullptr);
+    const bool keep = keep_user(user);
+    if (keep && user >= kCsvStringIdBit) ParseCsvId(reader, fields[0], "user id", &user_collisions);
+    const std::uint64_t item = ParseCsvId(reader, fields[1], "item id", &item_collisions);
     if (has_rating) CheckRating(reader, fields[2]);
     const std::int64_t ts = ts_column >= 0 ? ParseTimestamp(reader, fields[ts_column]) : reader.line_number();
     items->Add(item);
-    if (keep_user(user)) dataset->interactions.push_back({user, item, ts});
+    if (keep) dataset->interactions.push_back({user, item, ts});
   }
   if (reader.data_lines() < 2) ThrowInputError(options.path, 0, "has a header but no data lines");
+  dataset->user_id_collisions += user_collisions.collisions();
+  dataset->item_id_collisions += item_collisions.collisions();
+  for (const auto* c : {&user_collisions, &item_collisions}) {
+    if (dataset->id_collision_example.empty()) dataset->id_collision_example = c->example();
+  }
 }
 
 // ---------------------------------------------------------------------------
@@ -759,7 +820,54 @@ void ReadSynthetic(const DataOptions& options, const KeepUser& keep_user, Datase
   for (std::uint64_t item = 0; item < synthetic.items; ++item) dataset->items[item] = item;
 }
 
+// Counts the ids among `ids` (sorted, unique) whose key (MakeKey(field, id))
+// an earlier one of them has too. Only ids of 56 bits and more are hashed
+// into keys, so only they can collide: with each other, or with the small
+// id their hash equals. Describes the first collision in *example if empty.
+std::uint64_t CountKeyCollisions(std::uint8_t field, const std::vector<std::uint64_t>& ids, const char* what,
+                                 std::string* example) {
+  const auto first_hashed = std::lower_bound(ids.begin(), ids.end(), kValueMask + 1);
+  if (first_hashed == ids.end()) return 0;
+  std::vector<std::pair<std::uint64_t, std::uint64_t>> hashed;  // (key value, id)
+  hashed.reserve(static_cast<std::size_t>(ids.end() - first_hashed));
+  for (auto it = first_hashed; it != ids.end(); ++it) hashed.emplace_back(ValueOf(MakeKey(field, *it)), *it);
+  std::sort(hashed.begin(), hashed.end());
+  std::uint64_t collisions = 0;
+  auto note = [&](std::uint64_t a, std::uint64_t b, std::uint64_t value) {
+    ++collisions;
+    if (example->empty()) {
+      *example = Concat(what, "s ", a, " and ", b, " share the key value ", value,
+                        " (ids of 56 bits and more, and csv string ids, are hashed into 56 bits)");
+    }
+  };
+  for (std::size_t i = 0; i < hashed.size(); ++i) {
+    const std::uint64_t value = hashed[i].first;
+    if (i > 0 && hashed[i - 1].first == value) {
+      note(hashed[i - 1].second, hashed[i].second, value);
+    } else if (std::binary_search(ids.begin(), first_hashed, value)) {
+      note(value, hashed[i].second, value);
+    }
+  }
+  return collisions;
+}
+
+void CheckKeyCollisions(Dataset* dataset) {
+  dataset->item_id_collisions +=
+      CountKeyCollisions(kFieldItem, dataset->items, "item id", &dataset->id_collision_example);
+  bool any_large = false;
+  for (const auto& x : dataset->interactions) any_large |= x.user > kValueMask;
+  if (!any_large) return;
+  std::vector<std::uint64_t> users;
+  users.reserve(dataset->interactions.size());
+  for (const auto& x : dataset->interactions) users.push_back(x.user);
+  std::sort(users.begin(), users.end());
+  users.erase(std::unique(users.begin(), users.end()), users.end());
+  dataset->user_id_collisions += CountKeyCollisions(kFieldUser, users, "user id", &dataset->id_collision_example);
+}
+
 }  // namespace
+
+std::uint64_t CsvStringId(std::string_view text) { return HashString(text) | kCsvStringIdBit; }
 
 void ReadCandidatesFile(const std::string& path, const std::function<bool(std::uint64_t)>& keep_user,
                         Dataset* dataset) {
@@ -797,6 +905,7 @@ Dataset ReadDataset(const DataOptions& options, const std::function<bool(std::ui
     ReadCandidates(options.eval_candidates, keep_user, checks, &dataset, &items);
   }
   items.MergeInto(&dataset.items);
+  CheckKeyCollisions(&dataset);
   return dataset;
 }
 

@@ -520,6 +520,89 @@ TEST_F(DataFiles, ReaderCsvErrors) {
   ExpectError(read, path, 2, "expected a numeric rating, got 'good'");
 }
 
+TEST_F(DataFiles, ReaderCsvEmptyIdsNameFileAndLine) {
+  const std::string path = Path("d.csv");
+  auto read = [&] { ReadDataset(Options("csv", path), KeepAll); };
+  Write("d.csv", "user,item\nalice,book\nbob,   \n");
+  ExpectError(read, path, 3, "expected an item id, got an empty field");
+  Write("d.csv", "user,item\nalice,book\n\n\"\",book\n");
+  ExpectError(read, path, 4, "expected a user id, got an empty field");
+  Write("d.csv", "user,item,ts\nalice,\" \",5\n");
+  ExpectError(read, path, 2, "expected an item id, got an empty field");
+  Write("d.csv", "user,item\nalice,-5\n1,18446744073709551616\n");
+  ExpectError(read, path, 3, "item id '18446744073709551616' does not fit in 64 bits");
+}
+
+TEST_F(DataFiles, ReaderCsvTakesStringAndHugeIds) {
+  const std::string path = Write("d.csv",
+                                 "user,item\n"
+                                 "alice,18446744073709551615\n"                  // 2^64 - 1
+                                 "\"alice\",72057594037927936\n"                 // 2^56
+                                 "3f2b8e1c-9a4d-4c7e-b1f0-5d6e7a8b9c0d,72057594037927935\n"  // 2^56 - 1
+                                 " bob ,book/1 \n"
+                                 "18446744073709551615,-5\n");
+  const Dataset data = ReadDataset(Options("csv", path), KeepAll);
+  ASSERT_EQ(data.interactions.size(), 5u);
+  const auto& x = data.interactions;
+  EXPECT_EQ(x[0].user, CsvStringId("alice"));
+  EXPECT_EQ(x[1].user, CsvStringId("alice"));  // quotes removed
+  EXPECT_EQ(x[2].user, CsvStringId("3f2b8e1c-9a4d-4c7e-b1f0-5d6e7a8b9c0d"));
+  EXPECT_EQ(x[3].user, CsvStringId("bob"));  // spaces trimmed
+  EXPECT_EQ(x[4].user, 18446744073709551615ULL);
+  EXPECT_EQ(x[0].item, 18446744073709551615ULL);
+  EXPECT_EQ(x[1].item, std::uint64_t{1} << 56);
+  EXPECT_EQ(x[2].item, (std::uint64_t{1} << 56) - 1);
+  EXPECT_EQ(x[3].item, CsvStringId("book/1"));
+  EXPECT_EQ(x[4].item, CsvStringId("-5"));  // not a non-negative integer: a string
+  for (const char* s : {"alice", "bob", "-5", ""}) EXPECT_GE(CsvStringId(s), kCsvStringIdBit) << s;
+  EXPECT_NE(CsvStringId("alice"), CsvStringId("Alice"));
+  // Every distinct id has its own key (2^56 - 1 stays as it is; the larger
+  // ones and the strings are hashed into 56 bits).
+  std::set<Key> item_keys, user_keys;
+  for (std::uint64_t item : data.items) item_keys.insert(MakeKey(kFieldItem, item));
+  EXPECT_EQ(item_keys.size(), 5u);
+  EXPECT_TRUE(item_keys.count(MakeKey(kFieldItem, (std::uint64_t{1} << 56) - 1)));
+  EXPECT_EQ(ValueOf(MakeKey(kFieldItem, (std::uint64_t{1} << 56) - 1)), (std::uint64_t{1} << 56) - 1);
+  for (const auto& i : x) user_keys.insert(MakeKey(kFieldUser, i.user));
+  EXPECT_EQ(user_keys.size(), 4u);
+  EXPECT_EQ(data.user_id_collisions, 0u);
+  EXPECT_EQ(data.item_id_collisions, 0u);
+  EXPECT_EQ(data.id_collision_example, "");
+}
+
+TEST_F(DataFiles, ReaderCsvCountsIdsThatShareAKey) {
+  // Ids of 56 bits and more are hashed into keys: a small id equal to that
+  // hash shares the key. Found for items (all of them) and kept users.
+  const std::uint64_t big = (std::uint64_t{1} << 56) + 12345;
+  const std::uint64_t small_item = ValueOf(MakeKey(kFieldItem, big));
+  const std::uint64_t small_user = ValueOf(MakeKey(kFieldUser, CsvStringId("apple")));
+  ASSERT_LT(small_item, std::uint64_t{1} << 56);
+  const std::string path = Write("d.csv", Concat("user,item\napple,", big, "\n", small_user, ",", small_item,
+                                                "\npear,", small_item, "\n"));
+  const Dataset data = ReadDataset(Options("csv", path), KeepAll);
+  EXPECT_EQ(data.item_id_collisions, 1u);
+  EXPECT_EQ(data.user_id_collisions, 1u);
+  EXPECT_NE(data.id_collision_example.find(Concat(small_item, " and ", big)), std::string::npos)
+      << data.id_collision_example;
+  // A worker that keeps only one of the two users sees no user collision.
+  const Dataset part = ReadDataset(Options("csv", path), [&](std::uint64_t u) { return u != small_user; });
+  EXPECT_EQ(part.user_id_collisions, 0u);
+  EXPECT_EQ(part.item_id_collisions, 1u);
+}
+
+TEST_F(DataFiles, ReaderCsvCountsAStringAndAnIntegerWithTheSameId) {
+  // A string's 64-bit id written out as an integer is another id with the
+  // same 64-bit value: found by the ids' fingerprints, named by file and line.
+  const std::uint64_t apple = CsvStringId("apple");
+  const std::string path = Write("d.csv", Concat("user,item\nu1,apple\nu2,", apple, "\nu3,apple\nu4,", apple, "\n"));
+  const Dataset data = ReadDataset(Options("csv", path), KeepAll);
+  EXPECT_EQ(data.items.size(), 1u);
+  EXPECT_EQ(data.item_id_collisions, 1u);  // one id shared, however often
+  EXPECT_EQ(data.id_collision_example.rfind(Concat(path, ":3: item id '", apple, "'"), 0), 0u)
+      << data.id_collision_example;
+  EXPECT_EQ(data.user_id_collisions, 0u);
+}
+
 // ---------------------------------------------------------------------------
 // synthetic and dispatch
 

@@ -521,5 +521,35 @@ TEST(LocalJobTest, AFailingRankFailsTheJob) {
   EXPECT_THROW(RunJob(4, config), InputError);
 }
 
+// --cache-rows (worker/row_cache.h) in whole jobs: FM (a dense w0 block)
+// and MF (sparse tables only), one server and two.
+TEST(LocalJobTest, HotRowCacheServesRowsAndPullsLess) {
+  for (const char* model : {"fm", "mf"}) {
+    SCOPED_TRACE(model);
+    const std::vector<std::string> common = {"--model", model, "--servers", "2", "--staleness", "4"};
+    std::vector<std::string> cached = common;
+    cached.insert(cached.end(), {"--cache-rows", "400"});  // room for every row
+    const std::vector<EpochResult> without = RunJob(1 + 2 + 1, JobConfig(common));
+    const std::vector<EpochResult> with = RunJob(1 + 2 + 1, JobConfig(cached));
+    ExpectSaneResults(with);
+    for (std::size_t e = 0; e < with.size(); ++e) {
+      EXPECT_EQ(without[e].totals.cache_lookups, 0u);
+      EXPECT_GT(with[e].totals.cache_lookups, 0u);
+      EXPECT_GT(with[e].totals.cache_hits, with[e].totals.cache_lookups / 3);
+      EXPECT_LE(with[e].totals.cache_hits, with[e].totals.cache_lookups);
+      EXPECT_LT(with[e].pulled_bytes, without[e].pulled_bytes);
+    }
+  }
+}
+
+TEST(LocalJobTest, HotRowCacheIsOffWithSync) {
+  // With --sync every row must be fresh at every step: the cache is off and
+  // the run is bit-identical to one without it.
+  const std::vector<EpochResult> plain = RunJob(1 + 1 + 2, JobConfig({"--sync", "--servers", "1"}));
+  const std::vector<EpochResult> cached = RunJob(1 + 1 + 2, JobConfig({"--sync", "--servers", "1", "--cache-rows", "50"}));
+  ExpectSameResults(plain, cached);
+  for (const EpochResult& r : cached) EXPECT_EQ(r.totals.cache_lookups, 0u);
+}
+
 }  // namespace
 }  // namespace recsys
