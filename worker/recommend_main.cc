@@ -17,6 +17,7 @@
 
 #include <cxxopts.hpp>
 
+#include "common/data/dataset.h"
 #include "common/error.h"
 #include "common/transport.h"
 #include "ps/checkpoint.h"
@@ -39,7 +40,12 @@ struct Options {
   std::string help_text;
 };
 
+// A user id as the data has it: an integer, or (a csv file's open
+// vocabulary) any other text, which maps to its id as the reader maps it.
 std::uint64_t ParseUser(const std::string& text, const std::string& where) {
+  if (!text.empty() && text.find_first_not_of("0123456789") != std::string::npos && text[0] != '-') {
+    return recsys::CsvStringId(text);
+  }
   char* end = nullptr;
   errno = 0;
   const unsigned long long v = std::strtoull(text.c_str(), &end, 10);
@@ -54,7 +60,7 @@ Options Parse(int argc, char** argv) {
   // clang-format off
   options.add_options()
     ("checkpoint", "A checkpoint: a ckpt-<epoch> folder, or a --checkpoint-dir (its LATEST)", cxxopts::value<std::string>()->default_value(""))
-    ("users", "User ids, comma-separated (e.g. 1,2,3)", cxxopts::value<std::string>()->default_value(""))
+    ("users", "User ids, comma-separated (e.g. 1,2,3; csv string ids as in the file)", cxxopts::value<std::string>()->default_value(""))
     ("users-file", "A file of user ids, one per line ('#' comments and blank lines skipped)", cxxopts::value<std::string>()->default_value(""))
     ("topk", "Items per user", cxxopts::value<int>()->default_value("10"))
     ("out", "Write the lines to this file (atomically) instead of standard output", cxxopts::value<std::string>()->default_value(""))

@@ -33,7 +33,8 @@ with open(sys.argv[2], "w", encoding="utf-8") as f:
     for it in items: f.write(f"1 {it}\n")
 PY
 args=(--sync --model mf --format csv --data "$work/data.csv" --dim 8 --epochs 3)
-run_job 4 "${args[@]}" --export-embeddings "$work/emb" --metrics-out "$work/m.jsonl" || fail "training on string ids"
+run_job 4 "${args[@]}" --export-embeddings "$work/emb" --checkpoint-dir "$work/ck" --metrics-out "$work/m.jsonl" \
+  || fail "training on string ids"
 grep -q "^data: 150 users" "$work/out.txt" || fail "expected 150 users"
 grep -q "collide" "$work/out.txt" && fail "unexpected id collisions"
 [ "$(metric "$work/m.jsonl" users)" = 150 ] || fail "not every user evaluated"
@@ -63,6 +64,15 @@ got = {(int(f), int(i)) for f, i in zip(fields, ids)}
 assert got == want, f"{len(got ^ want)} ids differ, e.g. {sorted(got ^ want)[:3]}"
 print(f"{len(got)} exported ids match")
 PY
+
+# recsys_recommend takes the users' strings as they are in the file.
+recommend="${RECSYS_RECOMMEND_BIN:-$(dirname "$RECSYS_BIN")/recsys_recommend}"
+user="$(sed -n 2p "$work/ids.txt" | cut -d' ' -f2)"
+"$recommend" --checkpoint "$work/ck" --users "$user" --topk 5 --out "$work/recs.tsv" >"$work/out.txt" 2>&1 \
+  || fail "recsys_recommend with a string user id"
+[ "$(wc -l <"$work/recs.tsv")" = 5 ] || fail "expected 5 recommendations: $(cat "$work/recs.tsv")"
+"$recommend" --checkpoint "$work/ck" --users "no-such-user" >"$work/out.txt" 2>&1 && fail "an unknown string user was accepted"
+grep -q "not in the data" "$work/out.txt" || fail "no clear error for an unknown string user: $(cat "$work/out.txt")"
 
 printf 'user,item\nalice,book\nbob,""\n' >"$work/bad.csv"
 set +e
