@@ -87,6 +87,18 @@ TEST(ConfigTest, ModelDefaults) {
   }
 }
 
+// BPR has its own step, L2 and epochs (tuned for BPR-MF), unless given.
+TEST(ConfigTest, BprDefaults) {
+  const Config c = ParseConfig({"--model", "mf", "--loss", "bpr"});
+  EXPECT_FLOAT_EQ(c.lr, 0.0075f);
+  EXPECT_FLOAT_EQ(c.l2, 0.01f);
+  EXPECT_EQ(c.epochs, 30);
+  const Config d = ParseConfig({"--model", "mf", "--loss", "bpr", "--lr", "0.001", "--l2", "0", "--epochs", "5"});
+  EXPECT_FLOAT_EQ(d.lr, 0.001f);
+  EXPECT_EQ(d.l2, 0.0f);
+  EXPECT_EQ(d.epochs, 5);
+}
+
 TEST(ConfigTest, ExplicitFlagsOverrideModelDefaults) {
   const Config c = ParseConfig({"--model", "mf", "--dim", "16", "--lr", "0.05", "--l2", "0.001", "--neg-ratio", "2",
                                 "--epochs", "3", "--optimizer", "sgd", "--loss", "bpr", "--batch-size", "64",
