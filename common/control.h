@@ -45,6 +45,7 @@ struct RestorePlan {
 // What a worker tells the coordinator after reading its partition.
 struct WorkerHello {
   std::vector<std::uint64_t> items;  // items it saw, sorted
+  std::uint64_t dense_items = 0;     // and the items [0, dense_items) (Dataset::dense_items)
   std::vector<std::uint8_t> user_slot_fields;
   std::vector<std::uint8_t> item_slot_fields;
   std::uint64_t users = 0;
@@ -57,7 +58,7 @@ struct WorkerHello {
 
   template <class Archive>
   void serialize(Archive& ar, unsigned /*version*/) {
-    ar & items & user_slot_fields & item_slot_fields & users & users_without_test & train_positives &
+    ar & items & dense_items & user_slot_fields & item_slot_fields & users & users_without_test & train_positives &
         user_id_collisions & item_id_collisions & id_collision_example;
   }
 };
@@ -65,14 +66,16 @@ struct WorkerHello {
 // What every rank needs before training: the agreed item universe and slot
 // layout, and the model's tables.
 struct Setup {
+  // The universe: [0, dense_items) and `items` (sorted, unique, >= dense_items).
   std::vector<std::uint64_t> items;
+  std::uint64_t dense_items = 0;
   std::vector<std::uint8_t> slot_field;
   std::vector<TableSpec> tables;
   RestorePlan restore;  // read by servers only
 
   template <class Archive>
   void serialize(Archive& ar, unsigned /*version*/) {
-    ar & items & slot_field & tables & restore;
+    ar & items & dense_items & slot_field & tables & restore;
   }
 };
 

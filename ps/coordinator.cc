@@ -15,6 +15,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/data/item_universe.h"
 #include "common/error.h"
 #include "common/keys.h"
 #include "common/log.h"
@@ -434,6 +435,7 @@ std::vector<EpochResult> RunCoordinator(Transport& transport, const Topology& to
   std::string collision_example;
   for (const auto& h : hellos) {
     setup.items.insert(setup.items.end(), h.items.begin(), h.items.end());
+    setup.dense_items = std::max(setup.dense_items, h.dense_items);
     users += h.users;
     users_without_test += h.users_without_test;
     train_positives += h.train_positives;
@@ -444,6 +446,8 @@ std::vector<EpochResult> RunCoordinator(Transport& transport, const Topology& to
   }
   std::sort(setup.items.begin(), setup.items.end());
   setup.items.erase(std::unique(setup.items.begin(), setup.items.end()), setup.items.end());
+  setup.items = ItemUniverse(setup.dense_items, std::move(setup.items)).listed();
+  const std::uint64_t universe_size = setup.dense_items + setup.items.size();
   // Every worker reads the same feature files, so layouts agree; a worker
   // without users reports none, so take the first non-empty one.
   std::vector<std::uint8_t> user_slots, item_slots;
@@ -456,7 +460,7 @@ std::vector<EpochResult> RunCoordinator(Transport& transport, const Topology& to
     setup.slot_field.insert(setup.slot_field.end(), user_slots.begin(), user_slots.end());
     setup.slot_field.insert(setup.slot_field.end(), item_slots.begin(), item_slots.end());
   }
-  if (setup.items.empty()) throw InputError("the data has no items");
+  if (universe_size == 0) throw InputError("the data has no items");
   setup.tables = make_tables(setup.slot_field);
   // NeuMF pre-training: combine the GMF and MLP checkpoints into a NeuMF
   // checkpoint and load it as --init-from would (ps/neumf_pretrain.h). It
@@ -493,9 +497,9 @@ std::vector<EpochResult> RunCoordinator(Transport& transport, const Topology& to
                 "every batch would pull every row anyway (use --staleness 2 or more without --sync)\n",
                 config.staleness, config.sync ? " (--sync)" : "");
   }
-  std::printf("data: %llu users (%llu without a held-out item), %zu items, %llu training positives, %zu slots\n",
+  std::printf("data: %llu users (%llu without a held-out item), %llu items, %llu training positives, %zu slots\n",
               static_cast<unsigned long long>(users), static_cast<unsigned long long>(users_without_test),
-              setup.items.size(), static_cast<unsigned long long>(train_positives), setup.slot_field.size());
+              static_cast<unsigned long long>(universe_size), static_cast<unsigned long long>(train_positives), setup.slot_field.size());
   if (user_collisions + item_collisions > 0) {
     std::printf("warning: hashed ids collide: %llu user ids and %llu item ids share their key (and row) with another "
                 "id; e.g. %s\n",

@@ -25,32 +25,31 @@ std::uint64_t TargetItem(const UserHistory& h, Evaluator::Target target) {
 
 Evaluator::Evaluator(const Config& config, const std::vector<UserHistory>* users, const Dataset* data,
                      const NegativeSampler* sampler, Target target)
-    : config_(config), users_(users), sampler_(sampler), target_(target) {
+    : config_(config),
+      users_(users),
+      sampler_(sampler),
+      target_(target),
+      given_(!config.eval_full && target == Target::kTest && data->has_given_test) {
   const auto& items = sampler_->items();
   for (std::size_t u = 0; u < users_->size(); ++u) {
     const UserHistory& h = (*users_)[u];
     if (!HasTarget(h, target_)) continue;
     eval_users_.push_back(u);
     if (config_.eval_full) continue;
-    std::vector<std::uint64_t> negatives;
-    if (target_ == Target::kValidation) {
-      negatives = SampleEvalCandidates(*sampler_, HashCombine(config_.seed, kValidationSalt), h.user, h.positives,
-                                       config_.eval_negatives);
-    } else if (data->has_given_test) {
-      auto it = data->test_candidates.find(h.user);
-      if (it == data->test_candidates.end()) {
-        throw InputError(Concat("user ", h.user, " has a held-out item but no candidate list"));
-      }
-      negatives = it->second;
-      for (auto item : negatives) {
-        if (!std::binary_search(items.begin(), items.end(), item)) {
-          throw InputError(Concat("candidate item ", item, " of user ", h.user, " is not in the data's items"));
-        }
-      }
-    } else {
-      negatives = SampleEvalCandidates(*sampler_, config_.seed, h.user, h.positives, config_.eval_negatives);
+    if (!given_) {
+      CheckEvalCandidates(*sampler_, h.user, h.positives, config_.eval_negatives);
+      continue;
     }
-    candidates_.push_back(std::move(negatives));
+    auto it = data->test_candidates.find(h.user);
+    if (it == data->test_candidates.end()) {
+      throw InputError(Concat("user ", h.user, " has a held-out item but no candidate list"));
+    }
+    for (auto item : it->second) {
+      if (!items.Contains(item)) {
+        throw InputError(Concat("candidate item ", item, " of user ", h.user, " is not in the data's items"));
+      }
+    }
+    candidates_.push_back(it->second);
   }
 }
 
@@ -58,14 +57,22 @@ void Evaluator::Candidates(std::size_t e, std::vector<std::uint64_t>* out) const
   const UserHistory& h = (*users_)[eval_users_[e]];
   out->clear();
   out->push_back(TargetItem(h, target_));
-  if (!config_.eval_full) {
+  if (given_) {
     out->insert(out->end(), candidates_[e].begin(), candidates_[e].end());
     return;
   }
-  // Full ranking: every item the user never interacted with.
-  for (auto item : sampler_->items()) {
-    if (!std::binary_search(h.positives.begin(), h.positives.end(), item)) out->push_back(item);
+  if (!config_.eval_full) {
+    const std::uint64_t seed =
+        target_ == Target::kValidation ? HashCombine(config_.seed, kValidationSalt) : config_.seed;
+    const std::vector<std::uint64_t> sampled =
+        SampleEvalCandidates(*sampler_, seed, h.user, h.positives, config_.eval_negatives);
+    out->insert(out->end(), sampled.begin(), sampled.end());
+    return;
   }
+  // Full ranking: every item the user never interacted with.
+  sampler_->items().ForEach([&](std::uint64_t item) {
+    if (!std::binary_search(h.positives.begin(), h.positives.end(), item)) out->push_back(item);
+  });
 }
 
 RankingSums Evaluator::Evaluate(const ScoreFn& score, std::size_t chunk_examples) const {

@@ -27,10 +27,13 @@ class Evaluator {
   // validation item, which has its own sampled candidates.
   enum class Target { kTest, kValidation };
 
-  // Draws (or looks up) every user's candidates once. `users`, `data` and
-  // `sampler` must outlive the evaluator. Throws InputError if a given
-  // candidate list names an item outside the universe or a user has too few
-  // unseen items for the sampled candidates.
+  // Looks up every user's given candidates once; sampled candidates are
+  // drawn again at each evaluation (they depend only on the seed and the
+  // user, so they are the same each time, and a worker with millions of
+  // users does not hold 99 ids for each). `users`, `data` and `sampler` must
+  // outlive the evaluator. Throws InputError if a given candidate list names
+  // an item outside the universe or a user has too few unseen items for the
+  // sampled candidates.
   Evaluator(const Config& config, const std::vector<UserHistory>* users, const Dataset* data,
             const NegativeSampler* sampler, Target target = Target::kTest);
 
@@ -49,7 +52,8 @@ class Evaluator {
   const NegativeSampler* sampler_;
   const Target target_;
   std::vector<std::size_t> eval_users_;                  // indices into *users_
-  std::vector<std::vector<std::uint64_t>> candidates_;   // per eval user, unless full ranking
+  bool given_ = false;  // candidates from the data (test target only), else sampled
+  std::vector<std::vector<std::uint64_t>> candidates_;   // per eval user, if given_
 };
 
 }  // namespace recsys

@@ -4,6 +4,7 @@
 #include <cerrno>
 #include <cstdlib>
 
+#include "common/data/item_universe.h"
 #include "common/error.h"
 #include "common/keys.h"
 #include "worker/run.h"
@@ -107,7 +108,7 @@ Recommender::Recommender(const std::string& checkpoint, const std::string& data_
   SplitStats stats;
   users_ = LeaveOneOutSplit(data_, config_.validation, &stats);
   for (std::size_t u = 0; u < users_.size(); ++u) user_index_[users_[u].user] = u;
-  if (data_.items.empty()) throw InputError("the data has no items");
+  if (data_.items.empty() && data_.dense_items == 0) throw InputError("the data has no items");
 
   // The slot layout the coordinator agreed on (side features only if the run used them).
   std::vector<std::uint8_t> slot_field = {kFieldUser, kFieldItem};
@@ -216,11 +217,11 @@ std::vector<Recommendation> Recommender::TopK(std::uint64_t user, int k, Exclude
     }
     examples.clear();
   };
-  for (std::uint64_t item : data_.items) {
-    if (std::binary_search(excluded.begin(), excluded.end(), item)) continue;
+  ItemUniverse(data_.dense_items, data_.items).ForEach([&](std::uint64_t item) {
+    if (std::binary_search(excluded.begin(), excluded.end(), item)) return;
     examples.push_back(Example{user, item, 0.0f});
     if (examples.size() == kChunk) flush();
-  }
+  });
   flush();
   const auto better = [](const Recommendation& a, const Recommendation& b) {
     return a.score != b.score ? a.score > b.score : a.item < b.item;

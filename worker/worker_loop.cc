@@ -77,6 +77,7 @@ class Worker {
     users_ = LeaveOneOutSplit(data_, config_.validation, &stats);
     WorkerHello hello;
     hello.items = data_.items;
+    hello.dense_items = data_.dense_items;
     hello.user_slot_fields = data_.user_slot_fields;
     hello.item_slot_fields = data_.item_slot_fields;
     hello.users = users_.size();
@@ -93,7 +94,7 @@ class Worker {
     loss_ = MakeLoss(config_.loss);
     tables_ = model_->Tables();
     RECSYS_CHECK(tables_.size() == setup.tables.size(), "worker and coordinator disagree on the model's tables");
-    sampler_ = std::make_unique<NegativeSampler>(setup.items);
+    sampler_ = std::make_unique<NegativeSampler>(ItemUniverse(setup.dense_items, setup.items));
     // A user must have enough unseen items for its negatives.
     for (const auto& u : users_) {
       if (u.positives.size() >= sampler_->items().size()) {

@@ -51,6 +51,10 @@ struct Dataset {
   // Every item id this reader saw anywhere (training, test, candidates, item
   // features), sorted and unique. Workers union these into the item universe.
   std::vector<std::uint64_t> items;
+  // The items [0, dense_items) belong to the universe too, without being
+  // listed in `items` (the synthetic generator's items: tens of millions of
+  // them cost one number; see ItemUniverse).
+  std::uint64_t dense_items = 0;
 
   // Distinct ids that share their key (keys.h) with another id, so that
   // they share an embedding row: among every item and the kept users. Ids of
@@ -74,7 +78,8 @@ std::uint64_t CsvStringId(std::string_view text);
 
 // What to read. `format` is one of:
 //   synthetic  SyntheticGenerator (synthetic.h) with seed/users/items/
-//              interactions_per_user below; items are 0..items-1, all of them.
+//              interactions_per_user below; items are 0..items-1, all of them
+//              (given as dense_items = items, not listed).
 //   ml-100k    `path` is a folder: u.data ("user\titem\trating\tts"); with
 //              side_features, u.user (age bucket <18,18-24,25-34,35-44,45-49,
 //              50-55,56+ -> 0..6; gender M=0, F=1; occupation = its line in

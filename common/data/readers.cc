@@ -815,9 +815,9 @@ void ReadSynthetic(const DataOptions& options, const KeepUser& keep_user, Datase
     const std::vector<Interaction> history = generator.GenerateUser(user);
     dataset->interactions.insert(dataset->interactions.end(), history.begin(), history.end());
   }
-  // Every item, also those no user drew, so the universe is complete.
-  dataset->items.resize(synthetic.items);
-  for (std::uint64_t item = 0; item < synthetic.items; ++item) dataset->items[item] = item;
+  // Every item, also those no user drew, so the universe is complete: as a
+  // range, so that 50 million items cost nothing.
+  dataset->dense_items = synthetic.items;
 }
 
 // Counts the ids among `ids` (sorted, unique) whose key (MakeKey(field, id))

@@ -24,27 +24,31 @@ bool Contains(const std::vector<std::uint64_t>& sorted, std::uint64_t item) {
   return std::binary_search(sorted.begin(), sorted.end(), item);
 }
 
-std::vector<std::uint64_t> Complement(const std::vector<std::uint64_t>& items,
-                                      const std::vector<std::uint64_t>& positives) {
+// The universe items not in `positives` (sorted), in increasing order.
+std::vector<std::uint64_t> Complement(const ItemUniverse& items, const std::vector<std::uint64_t>& positives) {
   std::vector<std::uint64_t> complement;
-  std::set_difference(items.begin(), items.end(), positives.begin(), positives.end(),
-                      std::back_inserter(complement));
+  auto p = positives.begin();
+  items.ForEach([&](std::uint64_t item) {
+    while (p != positives.end() && *p < item) ++p;
+    if (p == positives.end() || *p != item) complement.push_back(item);
+  });
   return complement;
 }
 
 // The number of universe items not in `positives` (which may hold items
 // outside the universe).
-std::size_t ComplementSize(const std::vector<std::uint64_t>& items, const std::vector<std::uint64_t>& positives) {
+std::size_t ComplementSize(const ItemUniverse& items, const std::vector<std::uint64_t>& positives) {
   std::size_t inside = 0;
-  for (const std::uint64_t p : positives) inside += Contains(items, p) ? 1 : 0;
+  for (const std::uint64_t p : positives) inside += items.Contains(p) ? 1 : 0;
   return items.size() - inside;
 }
 
 }  // namespace
 
-NegativeSampler::NegativeSampler(std::vector<std::uint64_t> items) : items_(std::move(items)) {
+NegativeSampler::NegativeSampler(ItemUniverse items) : items_(std::move(items)) {
   RECSYS_CHECK(!items_.empty(), "the item universe is empty");
-  RECSYS_CHECK(std::adjacent_find(items_.begin(), items_.end(), std::greater_equal<>()) == items_.end(),
+  const std::vector<std::uint64_t>& listed = items_.listed();
+  RECSYS_CHECK(std::adjacent_find(listed.begin(), listed.end(), std::greater_equal<>()) == listed.end(),
                "the item universe must be sorted and unique");
 }
 
@@ -61,18 +65,25 @@ std::uint64_t NegativeSampler::Sample(SplitMix64& rng, const std::vector<std::ui
   return complement[rng.NextBelow(complement.size())];
 }
 
-std::vector<std::uint64_t> SampleEvalCandidates(const NegativeSampler& sampler, std::uint64_t seed,
-                                                std::uint64_t user, const std::vector<std::uint64_t>& positives,
-                                                int n) {
+void CheckEvalCandidates(const NegativeSampler& sampler, std::uint64_t user,
+                         const std::vector<std::uint64_t>& positives, int n) {
   RECSYS_CHECK(n >= 0, "n=", n);
-  const std::vector<std::uint64_t>& items = sampler.items();
-  const std::size_t wanted = static_cast<std::size_t>(n);
+  const ItemUniverse& items = sampler.items();
   const std::size_t available = ComplementSize(items, positives);
-  if (available < wanted) {
+  if (available < static_cast<std::size_t>(n)) {
     throw InputError(Concat("evaluation candidates: user ", user, " has interacted with ", items.size() - available,
                             " of the ", items.size(), " items, so only ", available,
                             " are left to draw ", n, " candidates from"));
   }
+}
+
+std::vector<std::uint64_t> SampleEvalCandidates(const NegativeSampler& sampler, std::uint64_t seed,
+                                                std::uint64_t user, const std::vector<std::uint64_t>& positives,
+                                                int n) {
+  CheckEvalCandidates(sampler, user, positives, n);
+  const ItemUniverse& items = sampler.items();
+  const std::size_t wanted = static_cast<std::size_t>(n);
+  const std::size_t available = ComplementSize(items, positives);
   SplitMix64 rng(HashCombine(seed, user) ^ kEvalStreamSalt);
   std::vector<std::uint64_t> candidates;
   candidates.reserve(wanted);

@@ -6,36 +6,45 @@
 #include <cstdint>
 #include <vector>
 
+#include "common/data/item_universe.h"
 #include "common/hash.h"
 
 namespace recsys {
 
 class NegativeSampler {
  public:
-  // `items`: the item universe, sorted and unique, non-empty.
-  explicit NegativeSampler(std::vector<std::uint64_t> items);
+  // `items`: the item universe, non-empty (a sorted, unique list converts).
+  explicit NegativeSampler(ItemUniverse items);
 
   // Draws an item uniformly from the universe minus `positives` (sorted; may
   // hold items outside the universe). Rejection sampling, falling back to the
-  // explicit complement (O(items)) after 64 rejections. Throws InputError if
+  // explicit complement (O(items)) after 64 rejections (a user who has seen
+  // most of the universe). Throws InputError if
   // the user has interacted with every item. Thread-safe (const) given a
   // per-thread rng.
   std::uint64_t Sample(SplitMix64& rng, const std::vector<std::uint64_t>& positives) const;
 
-  const std::vector<std::uint64_t>& items() const { return items_; }
+  const ItemUniverse& items() const { return items_; }
 
  private:
-  std::vector<std::uint64_t> items_;
+  ItemUniverse items_;
 };
 
 // The evaluation candidates of one user: n distinct items none of which is
 // in `positives` (sorted), drawn from a stream seeded by (seed, user) alone,
 // so they do not depend on how users are spread over workers (nor on the
 // order in which users are evaluated). Returned in draw order. Throws
-// InputError if fewer than n items are left to draw from.
+// InputError if fewer than n items are left to draw from. O(n) memory
+// whatever the size of the universe while at most half of the items the user
+// has not seen are drawn.
 std::vector<std::uint64_t> SampleEvalCandidates(const NegativeSampler& sampler, std::uint64_t seed,
                                                 std::uint64_t user, const std::vector<std::uint64_t>& positives,
                                                 int n);
+
+// Throws the InputError of SampleEvalCandidates if `user` has fewer than n
+// unseen items to draw candidates from, without drawing them.
+void CheckEvalCandidates(const NegativeSampler& sampler, std::uint64_t user,
+                         const std::vector<std::uint64_t>& positives, int n);
 
 }  // namespace recsys
 
