@@ -14,8 +14,8 @@ std::size_t PowerOfTwoAtLeast(std::size_t n) {
   return p;
 }
 
-// The two hashes of a key that pick its counters (Kirsch-Mitzenmacher:
-// counter d is h1 + d * h2).
+// The two hashes of a key: h1 picks its index bucket and its sketch block,
+// h2 its counters within the block.
 std::uint64_t Hash1(Key key) { return Mix64(key); }
 std::uint64_t Hash2(Key key) { return Mix64(key ^ 0x243f6a8885a308d3ULL) | 1; }
 
@@ -36,20 +36,20 @@ RowCache::RowCache(std::vector<TableSpec> tables, std::size_t capacity, int refr
   }
   slots_.resize(capacity_);
   const std::size_t buckets = PowerOfTwoAtLeast(2 * capacity_);
-  index_keys_.assign(buckets, 0);
-  index_slots_.assign(buckets, -1);
+  index_.assign(buckets, Bucket{});
   index_mask_ = buckets - 1;
-  const std::size_t width = PowerOfTwoAtLeast(std::max<std::size_t>(1024, 4 * capacity_));
-  sketch_.assign(kDepth * width, 0);
-  sketch_mask_ = width - 1;
+  // kDepth * 4 counters per cached row, at least 4096.
+  const std::size_t blocks = PowerOfTwoAtLeast(std::max<std::size_t>(4096, kDepth * 4 * capacity_) / kBlock);
+  sketch_.assign(blocks * kBlock, 0);
+  sketch_mask_ = blocks - 1;
   age_every_ = std::max<std::uint64_t>(1024, 10 * static_cast<std::uint64_t>(capacity_));
 }
 
 void RowCache::Count(Key key) {
-  const std::uint64_t h1 = Hash1(key), h2 = Hash2(key);
-  const std::size_t width = sketch_mask_ + 1;
+  std::uint16_t* block = &sketch_[(Hash1(key) & sketch_mask_) * kBlock];
+  const std::uint64_t h2 = Hash2(key);
   for (int d = 0; d < kDepth; ++d) {
-    std::uint16_t& c = sketch_[d * width + ((h1 + static_cast<std::uint64_t>(d) * h2) & sketch_mask_)];
+    std::uint16_t& c = block[d * (kBlock / kDepth) + ((h2 >> (3 * d)) & (kBlock / kDepth - 1))];
     if (c != 0xffff) ++c;
   }
   if (++counted_ >= age_every_) {
@@ -60,10 +60,10 @@ void RowCache::Count(Key key) {
 }
 
 std::uint32_t RowCache::Estimate(std::uint64_t h1, std::uint64_t h2) const {
-  const std::size_t width = sketch_mask_ + 1;
+  const std::uint16_t* block = &sketch_[(h1 & sketch_mask_) * kBlock];
   std::uint32_t m = 0xffff;
   for (int d = 0; d < kDepth; ++d) {
-    m = std::min<std::uint32_t>(m, sketch_[d * width + ((h1 + static_cast<std::uint64_t>(d) * h2) & sketch_mask_)]);
+    m = std::min<std::uint32_t>(m, block[d * (kBlock / kDepth) + ((h2 >> (3 * d)) & (kBlock / kDepth - 1))]);
   }
   return m;
 }
@@ -72,38 +72,36 @@ std::uint32_t RowCache::Frequency(Key key) const { return Estimate(Hash1(key), H
 
 std::int32_t RowCache::Find(Key key) const {
   for (std::size_t b = Hash1(key) & index_mask_;; b = (b + 1) & index_mask_) {
-    const std::int32_t s = index_slots_[b];
-    if (s < 0) return -1;
-    if (index_keys_[b] == key) return s;
+    const Bucket& bucket = index_[b];
+    if (bucket.slot < 0) return -1;
+    if (bucket.key == key) return bucket.slot;
   }
 }
 
 void RowCache::IndexInsert(Key key, std::int32_t slot) {
   std::size_t b = Hash1(key) & index_mask_;
-  while (index_slots_[b] >= 0) b = (b + 1) & index_mask_;
-  index_keys_[b] = key;
-  index_slots_[b] = slot;
+  while (index_[b].slot >= 0) b = (b + 1) & index_mask_;
+  index_[b] = Bucket{key, slot};
 }
 
 void RowCache::IndexErase(Key key) {
   std::size_t i = Hash1(key) & index_mask_;
-  while (index_keys_[i] != key || index_slots_[i] < 0) {
-    RECSYS_CHECK(index_slots_[i] >= 0, "row cache: erasing a key that is not cached");
+  while (index_[i].key != key || index_[i].slot < 0) {
+    RECSYS_CHECK(index_[i].slot >= 0, "row cache: erasing a key that is not cached");
     i = (i + 1) & index_mask_;
   }
   // Backward-shift deletion: move later entries of the probe run into the
   // hole when their home bucket allows it, so lookups need no tombstones.
-  for (std::size_t j = (i + 1) & index_mask_; index_slots_[j] >= 0; j = (j + 1) & index_mask_) {
-    const std::size_t home = Hash1(index_keys_[j]) & index_mask_;
+  for (std::size_t j = (i + 1) & index_mask_; index_[j].slot >= 0; j = (j + 1) & index_mask_) {
+    const std::size_t home = Hash1(index_[j].key) & index_mask_;
     // The entry at j may move to i if its home is not in the cyclic range (i, j].
     const bool home_in_range = i <= j ? (home > i && home <= j) : (home > i || home <= j);
     if (!home_in_range) {
-      index_keys_[i] = index_keys_[j];
-      index_slots_[i] = index_slots_[j];
+      index_[i] = index_[j];
       i = j;
     }
   }
-  index_slots_[i] = -1;
+  index_[i].slot = -1;
 }
 
 std::int32_t RowCache::Admit(Key key, std::uint64_t step) {

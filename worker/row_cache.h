@@ -18,8 +18,8 @@
 // brings the updated rows back within the bound above.
 //
 // Admission and eviction (bounded work, bounded memory). Every training
-// lookup counts the key in a Count-Min sketch (4 rows of saturating 16-bit
-// counters, each row at least 4 * capacity wide: 32 bytes per cached row),
+// lookup counts the key in a Count-Min sketch (4 saturating 16-bit counters
+// per key, all in one 64-byte block; 16 counters per cached row, 32 bytes),
 // all halved after every 10 * capacity counts (at least 1024) so the
 // estimate follows the recent past, as in TinyLFU. A missed
 // key is admitted while the cache has free slots; when it is full, 8 slots
@@ -89,7 +89,8 @@ class RowCache {
   std::uint32_t Frequency(Key key) const;
 
  private:
-  static constexpr int kDepth = 4;
+  static constexpr int kDepth = 4;    // counters per key
+  static constexpr int kBlock = 32;   // counters per sketch block (64 bytes)
   static constexpr int kVictimSamples = 8;
   static constexpr std::uint64_t kNever = ~std::uint64_t{0};
 
@@ -120,11 +121,16 @@ class RowCache {
   std::size_t used_ = 0;
   // Open addressing (linear probing, backward-shift deletion): key -> slot,
   // -1 for an empty bucket. At most half full.
-  std::vector<Key> index_keys_;
-  std::vector<std::int32_t> index_slots_;
+  struct Bucket {
+    Key key = 0;
+    std::int32_t slot = -1;
+  };
+  std::vector<Bucket> index_;
   std::size_t index_mask_ = 0;
 
-  // Count-Min sketch, kDepth rows of sketch_mask_+1 counters.
+  // Count-Min sketch in blocks of kBlock counters: a key's kDepth counters
+  // are all in one block (one from each quarter), so counting a key touches
+  // one cache line, not kDepth.
   std::vector<std::uint16_t> sketch_;
   std::size_t sketch_mask_ = 0;
   std::uint64_t counted_ = 0;   // counts since the last halving

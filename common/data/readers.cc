@@ -568,7 +568,20 @@ struct CandidateChecks {
   // kept users' interactions are known).
   const std::unordered_set<std::uint64_t>* users_with_data = nullptr;
   std::string data_path;
+  // The data are a csv file: ids that are not integers are its string ids.
+  bool string_ids = false;
 };
+
+// An id of a candidates file: as ParseId, or with `string_ids` as the csv
+// reader takes ids (an integer, or the CsvStringId of any other text).
+std::uint64_t ParseCandidateId(const LineReader& reader, std::string_view field, const char* what, bool string_ids) {
+  if (string_ids) {
+    field = Trim(field);
+    if (field.size() >= 2 && field.front() == '"' && field.back() == '"') field = Trim(field.substr(1, field.size() - 2));
+    if (!field.empty() && !AllDigits(field)) return CsvStringId(field);
+  }
+  return ParseId(reader, field, what);
+}
 
 void ReadCandidates(const std::string& path, const KeepUser& keep_user, const CandidateChecks& checks,
                     Dataset* dataset, ItemSet* items) {
@@ -588,10 +601,13 @@ void ReadCandidates(const std::string& path, const KeepUser& keep_user, const Ca
     if (head.size() < 5 || head.front() != '(' || head.back() != ')' || comma == std::string_view::npos) {
       reader.Fail(Concat("expected ", kExpected, "; the line starts with ", Quote(head)));
     }
-    const std::uint64_t user = ParseId(reader, head.substr(1, comma - 1), "user id");
-    const std::uint64_t item = ParseId(reader, head.substr(comma + 1, head.size() - comma - 2), "test item id");
+    const std::uint64_t user = ParseCandidateId(reader, head.substr(1, comma - 1), "user id", checks.string_ids);
+    const std::uint64_t item =
+        ParseCandidateId(reader, head.substr(comma + 1, head.size() - comma - 2), "test item id", checks.string_ids);
     candidates.clear();
-    for (std::size_t i = 1; i < n; ++i) candidates.push_back(ParseId(reader, fields[i], "candidate item id"));
+    for (std::size_t i = 1; i < n; ++i) {
+      candidates.push_back(ParseCandidateId(reader, fields[i], "candidate item id", checks.string_ids));
+    }
 
     if (first_line == 0) {
       if (candidates.empty()) reader.Fail(Concat("expected ", kExpected, ", got no candidates"));
@@ -902,6 +918,7 @@ Dataset ReadDataset(const DataOptions& options, const std::function<bool(std::ui
     CandidateChecks checks;
     checks.users_with_data = &users_with_data;
     checks.data_path = format == "synthetic" ? std::string("the synthetic data") : options.path;
+    checks.string_ids = format == "csv";
     ReadCandidates(options.eval_candidates, keep_user, checks, &dataset, &items);
   }
   items.MergeInto(&dataset.items);

@@ -570,6 +570,21 @@ TEST_F(DataFiles, ReaderCsvTakesStringAndHugeIds) {
   EXPECT_EQ(data.id_collision_example, "");
 }
 
+TEST_F(DataFiles, ReaderCsvStringIdsInACandidatesFile) {
+  // --eval-candidates with csv data: its ids are taken as the csv file's.
+  DataOptions options = Options("csv", Write("d.csv", "user,item\nalice,book\nalice,pen\nbob,pen\nbob,cup\n"));
+  options.eval_candidates = Write("c.negative", "(alice,pen)\tcup\tlamp\n(bob,cup)\tbook\t\"lamp\"\n");
+  const Dataset data = ReadDataset(options, KeepAll);
+  EXPECT_TRUE(data.has_given_test);
+  EXPECT_EQ(data.test_item.at(CsvStringId("alice")), CsvStringId("pen"));
+  EXPECT_EQ(data.test_candidates.at(CsvStringId("bob")), (Items{CsvStringId("book"), CsvStringId("lamp")}));
+  EXPECT_TRUE(std::binary_search(data.items.begin(), data.items.end(), CsvStringId("lamp")));
+  // Other formats keep integer ids there.
+  options.eval_candidates = Write("bad.negative", "(alice,pen)\t1\n");
+  options.format = "synthetic";
+  ExpectError([&] { ReadDataset(options, KeepAll); }, options.eval_candidates, 1, "expected a non-negative integer user id");
+}
+
 TEST_F(DataFiles, ReaderCsvCountsIdsThatShareAKey) {
   // Ids of 56 bits and more are hashed into keys: a small id equal to that
   // hash shares the key. Found for items (all of them) and kept users.
