@@ -836,12 +836,13 @@ void ReadSynthetic(const DataOptions& options, const KeepUser& keep_user, Datase
   dataset->dense_items = synthetic.items;
 }
 
-// Counts the ids among `ids` (sorted, unique) whose key (MakeKey(field, id))
-// an earlier one of them has too. Only ids of 56 bits and more are hashed
-// into keys, so only they can collide: with each other, or with the small
-// id their hash equals. Describes the first collision in *example if empty.
-std::uint64_t CountKeyCollisions(std::uint8_t field, const std::vector<std::uint64_t>& ids, const char* what,
-                                 std::string* example) {
+// Counts the ids among `ids` (sorted, unique) and [0, dense) whose key
+// (MakeKey(field, id)) an earlier one of them has too. Only ids of 56 bits
+// and more are hashed into keys, so only they can collide: with each other,
+// or with the small id their hash equals. Describes the first collision in
+// *example if empty.
+std::uint64_t CountKeyCollisions(std::uint8_t field, const std::vector<std::uint64_t>& ids, std::uint64_t dense,
+                                 const char* what, std::string* example) {
   const auto first_hashed = std::lower_bound(ids.begin(), ids.end(), kValueMask + 1);
   if (first_hashed == ids.end()) return 0;
   std::vector<std::pair<std::uint64_t, std::uint64_t>> hashed;  // (key value, id)
@@ -860,7 +861,7 @@ std::uint64_t CountKeyCollisions(std::uint8_t field, const std::vector<std::uint
     const std::uint64_t value = hashed[i].first;
     if (i > 0 && hashed[i - 1].first == value) {
       note(hashed[i - 1].second, hashed[i].second, value);
-    } else if (std::binary_search(ids.begin(), first_hashed, value)) {
+    } else if (value < dense || std::binary_search(ids.begin(), first_hashed, value)) {
       note(value, hashed[i].second, value);
     }
   }
@@ -869,7 +870,7 @@ std::uint64_t CountKeyCollisions(std::uint8_t field, const std::vector<std::uint
 
 void CheckKeyCollisions(Dataset* dataset) {
   dataset->item_id_collisions +=
-      CountKeyCollisions(kFieldItem, dataset->items, "item id", &dataset->id_collision_example);
+      CountKeyCollisions(kFieldItem, dataset->items, dataset->dense_items, "item id", &dataset->id_collision_example);
   bool any_large = false;
   for (const auto& x : dataset->interactions) any_large |= x.user > kValueMask;
   if (!any_large) return;
@@ -878,7 +879,7 @@ void CheckKeyCollisions(Dataset* dataset) {
   for (const auto& x : dataset->interactions) users.push_back(x.user);
   std::sort(users.begin(), users.end());
   users.erase(std::unique(users.begin(), users.end()), users.end());
-  dataset->user_id_collisions += CountKeyCollisions(kFieldUser, users, "user id", &dataset->id_collision_example);
+  dataset->user_id_collisions += CountKeyCollisions(kFieldUser, users, 0, "user id", &dataset->id_collision_example);
 }
 
 }  // namespace
