@@ -9,7 +9,7 @@
 #                         [--repeats 3] [-- extra recsys_worker options]
 #
 # Default workload: MF, dim 32, 20000 users x 20000 items, 40 interactions
-# per user (Zipf item popularity), batch 1024, 3 epochs, 1 worker and 2
+# per user (Zipf item popularity), batch 1024, 2 epochs, 1 worker and 2
 # servers (4 ranks), so that every run is reproducible and the HR@10 of two
 # cache sizes differ only through the cache. RECSYS_BIN picks the binary.
 set -euo pipefail
@@ -28,7 +28,7 @@ while [ $# -gt 0 ]; do
     *) echo "bench_cache.sh: unknown option $1" >&2; exit 2 ;;
   esac
 done
-workload=(--model mf --dim 32 --users 20000 --items 20000 --interactions-per-user 40 --batch-size 1024 --epochs 3
+workload=(--model mf --dim 32 --users 20000 --items 20000 --interactions-per-user 40 --batch-size 1024 --epochs 2
           --servers 2 --staleness "$staleness")
 export RECSYS_PROGRESS=off
 out="$(mktemp -d "${TMPDIR:-/tmp}/bench_cache.XXXXXX")"

@@ -14,10 +14,11 @@ std::size_t PowerOfTwoAtLeast(std::size_t n) {
   return p;
 }
 
-// The two hashes of a key: h1 picks its index bucket and its sketch block,
-// h2 its counters within the block.
-std::uint64_t Hash1(Key key) { return Mix64(key); }
-std::uint64_t Hash2(Key key) { return Mix64(key ^ 0x243f6a8885a308d3ULL) | 1; }
+// One hash per key: its low bits pick the index bucket, bits 20.. the
+// sketch block, and the top 12 bits its counters within the block.
+std::uint64_t Hash(Key key) { return Mix64(key); }
+constexpr int kBlockShift = 20;
+constexpr int kCounterShift = 52;
 
 }  // namespace
 
@@ -45,11 +46,10 @@ RowCache::RowCache(std::vector<TableSpec> tables, std::size_t capacity, int refr
   age_every_ = std::max<std::uint64_t>(1024, 10 * static_cast<std::uint64_t>(capacity_));
 }
 
-void RowCache::Count(Key key) {
-  std::uint16_t* block = &sketch_[(Hash1(key) & sketch_mask_) * kBlock];
-  const std::uint64_t h2 = Hash2(key);
+void RowCache::Count(std::uint64_t h) {
+  std::uint16_t* block = &sketch_[((h >> kBlockShift) & sketch_mask_) * kBlock];
   for (int d = 0; d < kDepth; ++d) {
-    std::uint16_t& c = block[d * (kBlock / kDepth) + ((h2 >> (3 * d)) & (kBlock / kDepth - 1))];
+    std::uint16_t& c = block[d * (kBlock / kDepth) + ((h >> (kCounterShift + 3 * d)) & (kBlock / kDepth - 1))];
     if (c != 0xffff) ++c;
   }
   if (++counted_ >= age_every_) {
@@ -59,19 +59,21 @@ void RowCache::Count(Key key) {
   }
 }
 
-std::uint32_t RowCache::Estimate(std::uint64_t h1, std::uint64_t h2) const {
-  const std::uint16_t* block = &sketch_[(h1 & sketch_mask_) * kBlock];
+std::uint32_t RowCache::Estimate(std::uint64_t h) const {
+  const std::uint16_t* block = &sketch_[((h >> kBlockShift) & sketch_mask_) * kBlock];
   std::uint32_t m = 0xffff;
   for (int d = 0; d < kDepth; ++d) {
-    m = std::min<std::uint32_t>(m, block[d * (kBlock / kDepth) + ((h2 >> (3 * d)) & (kBlock / kDepth - 1))]);
+    m = std::min<std::uint32_t>(m, block[d * (kBlock / kDepth) + ((h >> (kCounterShift + 3 * d)) & (kBlock / kDepth - 1))]);
   }
   return m;
 }
 
-std::uint32_t RowCache::Frequency(Key key) const { return Estimate(Hash1(key), Hash2(key)); }
+std::uint32_t RowCache::Frequency(Key key) const { return Estimate(Hash(key)); }
 
-std::int32_t RowCache::Find(Key key) const {
-  for (std::size_t b = Hash1(key) & index_mask_;; b = (b + 1) & index_mask_) {
+bool RowCache::Contains(Key key) const { return Find(key, Hash(key)) >= 0; }
+
+std::int32_t RowCache::Find(Key key, std::uint64_t h) const {
+  for (std::size_t b = h & index_mask_;; b = (b + 1) & index_mask_) {
     const Bucket& bucket = index_[b];
     if (bucket.slot < 0) return -1;
     if (bucket.key == key) return bucket.slot;
@@ -79,13 +81,13 @@ std::int32_t RowCache::Find(Key key) const {
 }
 
 void RowCache::IndexInsert(Key key, std::int32_t slot) {
-  std::size_t b = Hash1(key) & index_mask_;
+  std::size_t b = Hash(key) & index_mask_;
   while (index_[b].slot >= 0) b = (b + 1) & index_mask_;
   index_[b] = Bucket{key, slot};
 }
 
 void RowCache::IndexErase(Key key) {
-  std::size_t i = Hash1(key) & index_mask_;
+  std::size_t i = Hash(key) & index_mask_;
   while (index_[i].key != key || index_[i].slot < 0) {
     RECSYS_CHECK(index_[i].slot >= 0, "row cache: erasing a key that is not cached");
     i = (i + 1) & index_mask_;
@@ -93,7 +95,7 @@ void RowCache::IndexErase(Key key) {
   // Backward-shift deletion: move later entries of the probe run into the
   // hole when their home bucket allows it, so lookups need no tombstones.
   for (std::size_t j = (i + 1) & index_mask_; index_[j].slot >= 0; j = (j + 1) & index_mask_) {
-    const std::size_t home = Hash1(index_[j].key) & index_mask_;
+    const std::size_t home = Hash(index_[j].key) & index_mask_;
     // The entry at j may move to i if its home is not in the cyclic range (i, j].
     const bool home_in_range = i <= j ? (home > i && home <= j) : (home > i || home <= j);
     if (!home_in_range) {
@@ -143,9 +145,10 @@ void RowCache::Prepare(const std::vector<Key>& keys, Plan* plan) {
   plan->hits.clear();
   for (std::size_t i = 0; i < keys.size(); ++i) {
     const Key key = keys[i];
-    Count(key);
+    const std::uint64_t h = Hash(key);
+    Count(h);
     const auto row = static_cast<std::int32_t>(i);
-    std::int32_t slot = Find(key);
+    std::int32_t slot = Find(key, h);
     if (slot >= 0) {
       SlotInfo& info = slots_[static_cast<std::size_t>(slot)];
       info.pinned_until = step;

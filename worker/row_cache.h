@@ -84,7 +84,7 @@ class RowCache {
   std::size_t size() const { return used_; }
   std::size_t capacity() const { return capacity_; }
   // Whether `key` has a slot (fresh or not, with or without its row yet). For tests.
-  bool Contains(Key key) const { return Find(key) >= 0; }
+  bool Contains(Key key) const;
   // The sketch's estimate of how often `key` was looked up lately. For tests.
   std::uint32_t Frequency(Key key) const;
 
@@ -100,10 +100,11 @@ class RowCache {
     std::uint64_t pinned_until = 0;  // last step whose plan reads or fills it
   };
 
-  void Count(Key key);
-  std::uint32_t Estimate(std::uint64_t h1, std::uint64_t h2) const;
-  // The slot holding `key`, or -1.
-  std::int32_t Find(Key key) const;
+  // `h` is the key's hash (Hash in row_cache.cc).
+  void Count(std::uint64_t h);
+  std::uint32_t Estimate(std::uint64_t h) const;
+  // The slot holding `key` (of hash h), or -1.
+  std::int32_t Find(Key key, std::uint64_t h) const;
   void IndexInsert(Key key, std::int32_t slot);
   void IndexErase(Key key);
   // A slot for `key` (not cached), evicting if the policy says so; -1 if not admitted.
