@@ -51,6 +51,7 @@ for seed in $seeds; do
   run neumf-scratch "$seed" --model neumf --epochs 20 --patience 5
 done
 
+# shellcheck disable=SC2086  # one argument per seed
 python3 - "$out" $seeds <<'PY'
 import json, statistics, sys
 out, seeds = sys.argv[1], sys.argv[2:]
