@@ -3,7 +3,11 @@
 #include <cxxopts.hpp>
 
 #include <algorithm>
+#include <cctype>
+#include <cerrno>
 #include <cmath>
+#include <cstdlib>
+#include <cstring>
 #include <sstream>
 
 #include "common/error.h"
@@ -177,6 +181,12 @@ ParsedArgs ParseArgs(int argc, const char* const* argv) {
     ("pretrain-gmf", "NeuMF: start from this trained GMF checkpoint (with --pretrain-mlp)", cxxopts::value<std::string>()->default_value(""))
     ("pretrain-mlp", "NeuMF: start from this trained MLP checkpoint (with --pretrain-gmf)", cxxopts::value<std::string>()->default_value(""))
     ("pretrain-alpha", "NeuMF pre-training: weight of GMF's output layer (MLP's: 1 - alpha)", cxxopts::value<double>()->default_value("0.5"));
+  options.add_options("Large tables")
+    ("max-memory-per-server", "Bound on each server's table and admission bytes, e.g. 512M, 4G (0: none)", cxxopts::value<std::string>()->default_value("0"))
+    ("max-rows-per-server", "Bound on each server's rows (0: none)", cxxopts::value<std::uint64_t>()->default_value("0"))
+    ("on-table-full", "At a bound: error (stop the job) or evict (drop the least recently touched rows)", cxxopts::value<std::string>()->default_value("error"))
+    ("min-count", "Create a row only at its key's N-th sighting in pushes (1: at once)", cxxopts::value<int>()->default_value("1"))
+    ("expire-after", "Drop rows not touched for E epochs, at epoch ends (0: never)", cxxopts::value<int>()->default_value("0"));
   // clang-format on
 
   ParsedArgs parsed;
@@ -262,6 +272,11 @@ ParsedArgs ParseArgs(int argc, const char* const* argv) {
     c.pretrain_mlp = r["pretrain-mlp"].as<std::string>();
     c.pretrain_alpha = r["pretrain-alpha"].as<double>();
     c.cache_rows = r["cache-rows"].as<std::int64_t>();
+    c.max_memory_per_server = ParseByteSize("--max-memory-per-server", r["max-memory-per-server"].as<std::string>());
+    c.max_rows_per_server = r["max-rows-per-server"].as<std::uint64_t>();
+    c.on_table_full = r["on-table-full"].as<std::string>();
+    c.min_count = r["min-count"].as<int>();
+    c.expire_after = r["expire-after"].as<int>();
   } catch (const cxxopts::exceptions::exception& e) {
     throw InputError(Concat(e.what(), " (see --help)"));
   }
@@ -356,6 +371,48 @@ void ValidateConfig(const Config& c) {
   if (!(c.pretrain_alpha >= 0.0 && c.pretrain_alpha <= 1.0)) {
     throw InputError(Concat("--pretrain-alpha must be in [0, 1], got ", c.pretrain_alpha));
   }
+  // Large tables.
+  if (c.on_table_full != "error" && c.on_table_full != "evict") {
+    throw InputError(Concat("--on-table-full: expected error or evict, got '", c.on_table_full, "'"));
+  }
+  if (c.on_table_full == "evict" && c.max_memory_per_server == 0 && c.max_rows_per_server == 0) {
+    throw InputError("--on-table-full evict needs --max-memory-per-server or --max-rows-per-server");
+  }
+  if (c.min_count < 1 || c.min_count > 255) throw InputError(Concat("--min-count must be in [1, 255], got ", c.min_count));
+  if (c.expire_after < 0) throw InputError(Concat("--expire-after must be >= 0 epochs, got ", c.expire_after));
+}
+
+std::uint64_t ParseByteSize(const std::string& option, const std::string& text) {
+  const auto fail = [&]() -> std::uint64_t {
+    throw InputError(Concat(option, ": expected a byte count such as 1048576, 512M or 4G (K, M, G, T: powers of 1024), got '",
+                            text, "'"));
+  };
+  std::size_t end = 0;
+  while (end < text.size() && ((text[end] >= '0' && text[end] <= '9') || text[end] == '.')) ++end;
+  if (end == 0) return fail();
+  errno = 0;
+  char* parsed_end = nullptr;
+  const std::string number = text.substr(0, end);
+  const double value = std::strtod(number.c_str(), &parsed_end);
+  if (errno != 0 || parsed_end != number.c_str() + number.size() || !std::isfinite(value)) return fail();
+  std::string suffix = text.substr(end);
+  for (char& ch : suffix) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+  double scale = 1;
+  if (!suffix.empty()) {
+    static const char* kUnits = "KMGT";
+    const char* u = std::strchr(kUnits, suffix[0]);
+    if (u == nullptr || suffix[0] == '\0') {
+      if (suffix != "B") return fail();
+    } else {
+      for (const char* p = kUnits; p <= u; ++p) scale *= 1024;
+      const std::string rest = suffix.substr(1);
+      if (!rest.empty() && rest != "B" && rest != "IB") return fail();
+    }
+  }
+  const double bytes = value * scale;
+  if (bytes >= 18446744073709551615.0) return fail();
+  if (bytes != std::floor(bytes) && scale == 1) return fail();  // fractional bytes
+  return static_cast<std::uint64_t>(bytes);
 }
 
 std::string DescribeConfig(const Config& c) {

@@ -76,7 +76,19 @@ struct Config {
   // Rows each worker keeps; a cached row is refreshed at least every
   // `staleness` steps, so the cache is off when staleness < 2 (--sync).
   std::int64_t cache_rows = 0;
+
+  // Large tables (README, "Large tables"; ps/server_shard.h).
+  std::uint64_t max_memory_per_server = 0;  // bytes of table + admission state per server (0: no limit)
+  std::uint64_t max_rows_per_server = 0;    // rows per server (0: no limit)
+  std::string on_table_full = "error";      // error | evict (least recently touched rows)
+  int min_count = 1;                        // a row is created at its key's N-th pushed sighting
+  int expire_after = 0;                     // drop rows untouched for this many epochs (0: never)
 };
+
+// Parses a byte count with an optional K, M, G or T suffix (powers of 1024,
+// optionally followed by "B" or "iB"): "512M", "1.5G", "1048576". Throws
+// InputError naming `option` for anything else.
+std::uint64_t ParseByteSize(const std::string& option, const std::string& text);
 
 // The result of parsing: a Config, or the text to print and exit with 0
 // (--help).

@@ -2,6 +2,9 @@
 
 #include <sys/resource.h>
 
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <stdexcept>
 
 #include <boost/archive/binary_iarchive_impl.hpp>
@@ -139,10 +142,37 @@ RECSYS_CONTROL_MESSAGE(Progress)
 
 #undef RECSYS_CONTROL_MESSAGE
 
+namespace {
+
+// The value of `field` ("VmHWM:") in /proc/self/status in bytes, or 0.
+std::uint64_t ProcStatusBytes(const char* field) {
+  std::FILE* f = std::fopen("/proc/self/status", "r");
+  if (f == nullptr) return 0;
+  char line[256];
+  std::uint64_t bytes = 0;
+  const std::size_t n = std::strlen(field);
+  while (std::fgets(line, sizeof(line), f) != nullptr) {
+    if (std::strncmp(line, field, n) == 0) {
+      bytes = std::strtoull(line + n, nullptr, 10) * 1024;  // "VmHWM:   1234 kB"
+      break;
+    }
+  }
+  std::fclose(f);
+  return bytes;
+}
+
+}  // namespace
+
 std::uint64_t PeakRssBytes() {
+  if (const std::uint64_t bytes = ProcStatusBytes("VmHWM:")) return bytes;
   struct rusage usage {};
   getrusage(RUSAGE_SELF, &usage);
   return static_cast<std::uint64_t>(usage.ru_maxrss) * 1024;  // Linux reports KiB
+}
+
+std::uint64_t CurrentRssBytes() {
+  if (const std::uint64_t bytes = ProcStatusBytes("VmRSS:")) return bytes;
+  return PeakRssBytes();
 }
 
 }  // namespace recsys

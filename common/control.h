@@ -35,10 +35,13 @@ struct RestorePlan {
   std::vector<std::string> files;  // shard file names inside dir
   std::vector<std::uint64_t> checksums;  // per file, from the verified manifest
   bool with_state = true;  // optimizer state too (--resume); weights only (--init-from)
+  // The epoch the checkpoint ends (--resume; 0 otherwise): training goes on
+  // with epoch + 1, and rows keep their last-touched epochs (--expire-after).
+  std::int32_t epoch = 0;
 
   template <class Archive>
   void serialize(Archive& ar, unsigned /*version*/) {
-    ar & dir & files & checksums & with_state;
+    ar & dir & files & checksums & with_state & epoch;
   }
 };
 
@@ -141,11 +144,23 @@ struct ServerStats {
   std::uint64_t pull_bytes = 0;
   std::uint64_t push_bytes = 0;
   double cpu_seconds = 0.0;  // user + system time of the server process so far
+  // Large tables (README "Large tables"). table_bytes counts the tables'
+  // allocations; raw_bytes what their rows need (key + row + optimizer
+  // state); admission_bytes the --min-count counters. rss_bytes is the
+  // resident memory now, peak_rss_bytes its peak (VmHWM).
+  std::uint64_t peak_rss_bytes = 0;
+  std::uint64_t raw_bytes = 0;
+  std::uint64_t admission_bytes = 0;
+  std::uint64_t pending_keys = 0;    // keys counted by --min-count, without a row yet
+  std::uint64_t rows_expired = 0;    // in this epoch (--expire-after)
+  std::uint64_t rows_evicted = 0;    // since the start (--on-table-full evict)
+  std::uint64_t pushes_dropped = 0;  // pushed rows of keys not yet admitted, since the start
 
   template <class Archive>
   void serialize(Archive& ar, unsigned /*version*/) {
     ar & rank & keys & table_bytes & rss_bytes & pull_requests & push_requests & pull_bytes & push_bytes &
-        cpu_seconds;
+        cpu_seconds & peak_rss_bytes & raw_bytes & admission_bytes & pending_keys & rows_expired & rows_evicted &
+        pushes_dropped;
   }
 };
 
@@ -210,8 +225,12 @@ T RecvControl(Transport& transport, int source, int tag, int* from = nullptr) {
   return DecodeControl<T>(m.data, "control message");
 }
 
-// Peak resident set size of this process in bytes (getrusage).
+// Peak resident set size of this process in bytes (VmHWM of
+// /proc/self/status, else getrusage's ru_maxrss).
 std::uint64_t PeakRssBytes();
+// Resident set size of this process now in bytes (VmRSS of
+// /proc/self/status; the peak where /proc is not available).
+std::uint64_t CurrentRssBytes();
 // User plus system CPU time of this process in seconds (getrusage).
 double CpuSeconds();
 

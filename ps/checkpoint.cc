@@ -18,6 +18,7 @@
 #include "common/error.h"
 #include "common/hash.h"
 #include "common/keys.h"
+#include "ps/admission.h"
 #include "ps/server_shard.h"
 
 namespace recsys {
@@ -38,6 +39,10 @@ constexpr std::int32_t kMaxStateFactor = 4;  // optimizer state <= 4 x width + 1
 constexpr std::size_t kMaxManifestBytes = 64 << 20;
 constexpr std::size_t kMaxShards = 1 << 16;
 constexpr std::size_t kMaxCutoffs = 64;
+// Shard files, version 2: table flags, and the bound on epochs (as the
+// manifest's).
+constexpr std::uint8_t kFlagEpochs = 1;
+constexpr std::uint32_t kMaxEpoch = 1u << 30;
 
 std::string Errno() { return std::strerror(errno); }
 
@@ -320,7 +325,7 @@ std::string CheckpointName(int epoch) { return Concat("ckpt-", epoch); }
 ShardFileInfo WriteShardFile(const std::string& dir, int server, const ServerShard& shard) {
   Writer out(Concat(dir, "/shard-", server, ".bin"));
   out.Put(kShardMagic, sizeof(kShardMagic));
-  out.PutValue<std::uint32_t>(kCheckpointVersion);
+  out.PutValue<std::uint32_t>(kShardVersion);
   out.PutValue<std::uint32_t>(static_cast<std::uint32_t>(shard.num_tables()));
   std::uint64_t total = 0;
   for (std::size_t t = 0; t < shard.num_tables(); ++t) {
@@ -335,14 +340,24 @@ ShardFileInfo WriteShardFile(const std::string& dir, int server, const ServerSha
     out.PutValue<std::int64_t>(spec.dense_size);
     out.PutValue<std::int32_t>(table.stride());
     out.PutValue<std::uint64_t>(table.size());
+    const bool epochs = table.tracking().epochs;
+    out.PutValue<std::uint8_t>(epochs ? kFlagEpochs : 0);
     const std::size_t stride = static_cast<std::size_t>(table.stride());
-    const std::size_t width = static_cast<std::size_t>(spec.width);
-    table.ForEach([&](Key key, const Real* row, const Real* state) {
+    table.ForEachWithEpoch([&](Key key, const Real* row, std::uint32_t epoch) {
       out.PutValue<std::uint64_t>(key);
-      out.Put(row, width * sizeof(Real));
-      out.Put(state, (stride - width) * sizeof(Real));
+      out.Put(row, stride * sizeof(Real));
+      if (epochs) out.PutValue<std::uint32_t>(epoch);
     });
     total += table.size();
+    const AdmissionCounter* pending = shard.admission(static_cast<TableId>(t));
+    out.PutValue<std::uint64_t>(pending ? pending->size() : 0);
+    if (pending) {
+      pending->ForEach([&](Key key, int count, std::uint32_t epoch) {
+        out.PutValue<std::uint64_t>(key);
+        out.PutValue<std::uint32_t>(static_cast<std::uint32_t>(count));
+        out.PutValue<std::uint32_t>(epoch);
+      });
+    }
   }
   out.Put(kShardEnd, sizeof(kShardEnd));
   ShardFileInfo info = out.Commit();
@@ -351,13 +366,24 @@ ShardFileInfo WriteShardFile(const std::string& dir, int server, const ServerSha
 }
 
 ShardFileInfo ReadShardFile(const std::string& path, const RowSink& sink, std::vector<TableSpec>* tables) {
+  TrackedRowSink rows;
+  if (sink) {
+    rows = [&sink](const TableSpec& spec, int stride, Key key, const Real* values, std::uint32_t, bool) {
+      sink(spec, stride, key, values);
+    };
+  }
+  return ReadShardFile(path, rows, PendingSink(), tables);
+}
+
+ShardFileInfo ReadShardFile(const std::string& path, const TrackedRowSink& sink, const PendingSink& pending_sink,
+                            std::vector<TableSpec>* tables) {
   Reader in(path);
   char magic[8];
   in.Get(magic, sizeof(magic), "the file header");
   if (std::memcmp(magic, kShardMagic, sizeof(magic)) != 0) in.Fail("not a recsys-ps shard file (wrong magic)");
   const auto version = in.GetValue<std::uint32_t>("the format version");
-  if (version != kCheckpointVersion) {
-    in.Fail(Concat("shard format version ", version, "; this build reads version ", kCheckpointVersion));
+  if (version != 1 && version != kShardVersion) {
+    in.Fail(Concat("shard format version ", version, "; this build reads versions 1 and ", kShardVersion));
   }
   const auto num_tables = in.GetValue<std::uint32_t>("the table count");
   if (num_tables > kMaxTables) in.Fail(Concat("declares ", num_tables, " tables (at most ", kMaxTables, ")"));
@@ -389,7 +415,21 @@ ShardFileInfo ReadShardFile(const std::string& path, const RowSink& sink, std::v
       in.Fail(Concat("table ", t, " has row stride ", stride, " for width ", spec.width));
     }
     const auto rows = in.GetValue<std::uint64_t>("a row count");
-    const std::uint64_t row_bytes = sizeof(Key) + static_cast<std::uint64_t>(stride) * sizeof(Real);
+    std::uint8_t flags = 0;
+    if (version >= 2) {
+      // Bound `rows` by the file only once the flags say how long a row is;
+      // a bad count still fails before anything is allocated from it.
+      if (rows > in.left()) {
+        in.Fail(Concat("table ", t, " '", spec.name, "' declares ", rows, " rows, more than the ", in.left(),
+                       " bytes left in the file"));
+      }
+      flags = in.GetValue<std::uint8_t>("the table flags");
+      if ((flags & ~kFlagEpochs) != 0) in.Fail(Concat("table ", t, " has unknown flags ", +flags));
+      if (spec.dense() && flags != 0) in.Fail(Concat("dense block '", spec.name, "' has flags ", +flags));
+    }
+    const bool has_epochs = (flags & kFlagEpochs) != 0;
+    const std::uint64_t row_bytes =
+        sizeof(Key) + static_cast<std::uint64_t>(stride) * sizeof(Real) + (has_epochs ? sizeof(std::uint32_t) : 0);
     if (rows > in.left() / row_bytes) {
       in.Fail(Concat("table ", t, " '", spec.name, "' declares ", rows, " rows of ", row_bytes,
                      " bytes, more than the ", in.left(), " bytes left in the file"));
@@ -404,9 +444,33 @@ ShardFileInfo ReadShardFile(const std::string& path, const RowSink& sink, std::v
         in.Fail(Concat("key ", key, " is not a row of dense block '", spec.name, "'"));
       }
       in.Get(row.data(), row.size() * sizeof(Real), "a row");
-      if (sink) sink(spec, stride, key, row.data());
+      std::uint32_t epoch = 0;
+      if (has_epochs) {
+        epoch = in.GetValue<std::uint32_t>("a row's epoch");
+        if (epoch > kMaxEpoch) in.Fail(Concat("row ", key, " of table '", spec.name, "' has epoch ", epoch));
+      }
+      if (sink) sink(spec, stride, key, row.data(), epoch, has_epochs);
     }
     total += rows;
+    if (version >= 2) {
+      const auto pending = in.GetValue<std::uint64_t>("a pending count");
+      constexpr std::uint64_t kPendingBytes = sizeof(Key) + 2 * sizeof(std::uint32_t);
+      if (pending > in.left() / kPendingBytes) {
+        in.Fail(Concat("table ", t, " '", spec.name, "' declares ", pending, " pending keys of ", kPendingBytes,
+                       " bytes, more than the ", in.left(), " bytes left in the file"));
+      }
+      if (spec.dense() && pending != 0) in.Fail(Concat("dense block '", spec.name, "' declares pending keys"));
+      for (std::uint64_t p = 0; p < pending; ++p) {
+        const Key key = in.GetValue<std::uint64_t>("a pending key");
+        const auto count = in.GetValue<std::uint32_t>("a pending count");
+        const auto epoch = in.GetValue<std::uint32_t>("a pending epoch");
+        if (count < 1 || count > 255) {
+          in.Fail(Concat("pending key ", key, " of table '", spec.name, "' has count ", count, " (expected 1 to 255)"));
+        }
+        if (epoch > kMaxEpoch) in.Fail(Concat("pending key ", key, " of table '", spec.name, "' has epoch ", epoch));
+        if (pending_sink) pending_sink(spec, key, static_cast<int>(count), epoch);
+      }
+    }
     specs.push_back(std::move(spec));
   }
   char end[8];

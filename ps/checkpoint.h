@@ -10,12 +10,17 @@
 //   DIR/ckpt-<epoch>/MANIFEST       text: version, configuration, results so
 //                                   far, and each shard's size and checksum
 //
-// Shard file (native little-endian):
+// Shard file (native little-endian), version 2:
 //   "RPSSHARD" u32 version u32 num_tables
 //   per table: u32 id, u32 name_len, name, i32 width, u8 init, f32 init_scale,
-//              i64 dense_size, i32 stride, u64 rows,
-//              rows x (u64 key, stride x f32: width weights, optimizer state)
+//              i64 dense_size, i32 stride, u64 rows, u8 flags,
+//              rows x (u64 key, stride x f32: width weights, optimizer state,
+//                      [u32 last-touched epoch if flags & 1]),
+//              u64 pending, pending x (u64 key, u32 count, u32 epoch)
 //   "RPSEND!!"
+// flags bit 0: rows carry their last-touched epoch (--expire-after); pending
+// entries are the --min-count counts of keys without a row yet (epoch 0 when
+// not tracked). Version 1 (still read) has neither flags nor pending.
 //
 // A checkpoint is untrusted input: readers bound every count by the bytes the
 // file can hold before allocating, reject names that could leave the
@@ -40,7 +45,8 @@ namespace recsys {
 
 class ServerShard;
 
-constexpr std::uint32_t kCheckpointVersion = 1;
+constexpr std::uint32_t kCheckpointVersion = 1;  // of the MANIFEST
+constexpr std::uint32_t kShardVersion = 2;       // of the shard files (1 is still read)
 
 // A 64-bit checksum of a byte stream (not cryptographic): any change of one
 // aligned 8-byte word changes the result, and the length is mixed in.
@@ -95,6 +101,12 @@ struct Manifest {
 // Receives one row read from a shard file: values has `stride` floats (the
 // width weights, then stride - width of optimizer state).
 using RowSink = std::function<void(const TableSpec& spec, int stride, Key key, const Real* values)>;
+// The same with the row's last-touched epoch (0 if the file does not carry
+// epochs, see has_epochs).
+using TrackedRowSink = std::function<void(const TableSpec& spec, int stride, Key key, const Real* values,
+                                          std::uint32_t epoch, bool has_epochs)>;
+// Receives one pending --min-count entry: count in [1, 255].
+using PendingSink = std::function<void(const TableSpec& spec, Key key, int count, std::uint32_t epoch)>;
 
 // Writes every row of every table of `shard` to dir/shard-<server>.bin (via a
 // temporary name, fsync, rename). Throws InputError naming the file if it
@@ -108,6 +120,11 @@ ShardFileInfo WriteShardFile(const std::string& dir, int server, const ServerSha
 // row count; `tables` gets the specs it holds. Throws InputError naming the
 // file and the problem.
 ShardFileInfo ReadShardFile(const std::string& path, const RowSink& sink, std::vector<TableSpec>* tables = nullptr);
+// The same, with the rows' epochs and the pending counts (either sink may be
+// empty). Epochs are at most 2^30, counts in [1, 255], dense blocks have no
+// epochs and no pending entries: anything else is an InputError.
+ShardFileInfo ReadShardFile(const std::string& path, const TrackedRowSink& rows, const PendingSink& pending,
+                            std::vector<TableSpec>* tables = nullptr);
 
 // Manifest as text; WriteManifest writes dir/MANIFEST atomically.
 std::string EncodeManifest(const Manifest& manifest);

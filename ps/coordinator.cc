@@ -95,6 +95,71 @@ std::string DescribeServers(const std::vector<ServerStats>& servers, double run_
   return buf;
 }
 
+std::string Mib(std::uint64_t bytes) {
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "%.1f MiB", static_cast<double>(bytes) / (1024.0 * 1024.0));
+  return buf;
+}
+
+// Max over mean of f over the servers (0 when the sum is 0).
+template <typename F>
+double Imbalance(const std::vector<ServerStats>& servers, F f) {
+  double max = 0, sum = 0;
+  for (const auto& s : servers) {
+    const double v = static_cast<double>(f(s));
+    max = std::max(max, v);
+    sum += v;
+  }
+  return sum > 0 ? max * static_cast<double>(servers.size()) / sum : 0.0;
+}
+
+// The servers' memory at an epoch's end: keys and bytes with their
+// imbalance, bytes per row against the raw bytes, peak resident memory, and
+// what admission, expiry and eviction did (README "Large tables").
+std::string DescribeServerMemory(const std::vector<ServerStats>& servers) {
+  std::uint64_t keys = 0, bytes = 0, raw = 0, peak = 0, expired = 0, evicted = 0, pending = 0, admission = 0,
+                dropped = 0;
+  for (const auto& s : servers) {
+    keys += s.keys;
+    bytes += s.table_bytes;
+    raw += s.raw_bytes;
+    peak = std::max(peak, s.peak_rss_bytes);
+    expired += s.rows_expired;
+    evicted += s.rows_evicted;
+    pending += s.pending_keys;
+    admission += s.admission_bytes;
+    dropped += s.pushes_dropped;
+  }
+  char buf[400];
+  std::snprintf(buf, sizeof(buf),
+                "servers: %llu keys (max/mean %.2f), tables %s (max/mean %.2f, %.1f bytes/row, %.2fx raw), "
+                "peak rss max %s",
+                static_cast<unsigned long long>(keys), Imbalance(servers, [](const ServerStats& s) { return s.keys; }),
+                Mib(bytes).c_str(), Imbalance(servers, [](const ServerStats& s) { return s.table_bytes; }),
+                keys ? static_cast<double>(bytes) / static_cast<double>(keys) : 0.0,
+                raw ? static_cast<double>(bytes) / static_cast<double>(raw) : 0.0, Mib(peak).c_str());
+  std::string line = buf;
+  if (pending > 0 || admission > 0 || dropped > 0) {
+    line += Concat(", pending ", pending, " keys (", Mib(admission), "), pushes dropped ", dropped);
+  }
+  if (expired > 0) line += Concat(", expired ", expired);
+  if (evicted > 0) line += Concat(", evicted ", evicted);
+  return line;
+}
+
+// One line per server, for the end-of-run report.
+std::string DescribeServer(const ServerStats& s) {
+  char buf[400];
+  std::snprintf(buf, sizeof(buf),
+                "  server rank %d: %llu keys, table %s (%.2fx raw), rss %s, peak rss %s, %llu pulls (%s), "
+                "%llu pushes (%s)",
+                s.rank, static_cast<unsigned long long>(s.keys), Mib(s.table_bytes).c_str(),
+                s.raw_bytes ? static_cast<double>(s.table_bytes) / static_cast<double>(s.raw_bytes) : 0.0,
+                Mib(s.rss_bytes).c_str(), Mib(s.peak_rss_bytes).c_str(),
+                static_cast<unsigned long long>(s.pull_requests), Mib(s.pull_bytes).c_str(),
+                static_cast<unsigned long long>(s.push_requests), Mib(s.push_bytes).c_str());
+  return buf;
+}
 
 // Receives the replies the coordinator waits for, and watches for ranks that
 // stop making progress (--stall-timeout). Workers send Progress messages
@@ -370,7 +435,16 @@ std::string EpochJson(const EpochResult& r, const std::vector<ServerStats>& serv
                       {"push_requests", s.push_requests},
                       {"pull_bytes", s.pull_bytes},
                       {"push_bytes", s.push_bytes},
-                      {"cpu_seconds", s.cpu_seconds}});
+                      {"cpu_seconds", s.cpu_seconds},
+                      {"peak_rss_bytes", s.peak_rss_bytes},
+                      {"raw_bytes", s.raw_bytes},
+                      {"bytes_per_row", s.keys ? static_cast<double>(s.table_bytes) / static_cast<double>(s.keys) : 0.0},
+                      {"raw_bytes_per_row", s.keys ? static_cast<double>(s.raw_bytes) / static_cast<double>(s.keys) : 0.0},
+                      {"admission_bytes", s.admission_bytes},
+                      {"pending_keys", s.pending_keys},
+                      {"rows_expired", s.rows_expired},
+                      {"rows_evicted", s.rows_evicted},
+                      {"pushes_dropped", s.pushes_dropped}});
     }
     j["servers"] = list;
   }
@@ -486,6 +560,7 @@ std::vector<EpochResult> RunCoordinator(Transport& transport, const Topology& to
       setup.restore.checksums.push_back(f.checksum);
     }
     setup.restore.with_state = resuming;
+    setup.restore.epoch = resuming ? manifest->epoch : 0;
   }
   for (int r = 1; r < topology.size(); ++r) SendControl(transport, r, kTagSetup, setup);
 
@@ -537,7 +612,10 @@ std::vector<EpochResult> RunCoordinator(Transport& transport, const Topology& to
     if (!metrics_file) ThrowInputError(config.metrics_out, 0, "cannot open for writing (--metrics-out)");
   }
   auto finish = [&](const std::vector<ServerStats>& last_servers, double run_start) {
-    if (!last_servers.empty()) std::printf("%s\n", DescribeServers(last_servers, run_start).c_str());
+    if (!last_servers.empty()) {
+      std::printf("%s\n", DescribeServers(last_servers, run_start).c_str());
+      for (const ServerStats& s : last_servers) std::printf("%s\n", DescribeServer(s).c_str());
+    }
     watchdog.Drain();
     for (int w = 0; w < workers; ++w) SendCommand(transport, topology.WorkerRank(w), Command::kStop, 0);
     for (int s = 0; s < topology.servers(); ++s) SendCommand(transport, topology.ServerRank(s), Command::kStop, 0);
@@ -688,6 +766,7 @@ std::vector<EpochResult> RunCoordinator(Transport& transport, const Topology& to
     std::sort(servers.begin(), servers.end(), [](const ServerStats& a, const ServerStats& b) { return a.rank < b.rank; });
 
     std::printf("%s\n", FormatLine(r).c_str());
+    std::printf("%s\n", DescribeServerMemory(servers).c_str());
     std::fflush(stdout);
     if (metrics_file.is_open()) {
       metrics_file << EpochJson(r, servers) << '\n';

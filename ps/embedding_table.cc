@@ -10,8 +10,8 @@
 namespace recsys {
 namespace {
 
-// Smallest slab (rows) and index (slots) allocated; avoids a string of tiny
-// reallocations for the first rows.
+// Smallest slab growth (rows) and index (slots) allocated; avoids a string
+// of tiny reallocations for the first rows.
 constexpr std::size_t kMinRows = 16;
 constexpr std::size_t kMinIndex = 32;
 // Load factor limit of the index, as a fraction kLoadNum / kLoadDen. At 0.7
@@ -24,60 +24,162 @@ constexpr std::size_t kLoadDen = 10;
 // spread over the low bits that pick the slot.
 inline std::size_t HomeSlot(Key key, std::size_t mask) { return static_cast<std::size_t>(Mix64(key)) & mask; }
 
+// Reallocates v to exactly `capacity` elements (keeping its contents):
+// reserve() may round up and never shrinks.
+template <typename T>
+void SetCapacity(std::vector<T>* v, std::size_t capacity) {
+  if (v->capacity() == capacity) return;
+  std::vector<T> fresh;
+  fresh.reserve(capacity);
+  fresh.assign(v->begin(), v->end());
+  v->swap(fresh);
+}
+
 }  // namespace
 
-EmbeddingTable::EmbeddingTable(const TableSpec& spec, std::uint64_t seed, const Optimizer* optimizer)
-    : spec_(spec), seed_(seed), optimizer_(optimizer), stride_(0) {
+EmbeddingTable::EmbeddingTable(const TableSpec& spec, std::uint64_t seed, const Optimizer* optimizer,
+                               RowTracking tracking)
+    : spec_(spec), seed_(seed), optimizer_(optimizer), tracking_(tracking), stride_(0) {
   RECSYS_CHECK(optimizer_ != nullptr);
   RECSYS_CHECK(spec_.width > 0, "table '", spec_.name, "' has width ", spec_.width);
   const int state = optimizer_->StateSize(spec_.width);
   RECSYS_CHECK(state >= 0 && state <= std::numeric_limits<int>::max() - spec_.width);
   stride_ = spec_.width + state;
+  const std::size_t row_bytes = RawRowBytes() + (tracking_.epochs ? 4 : 0) + (tracking_.recency ? 4 : 0);
+  chunk_shift_ = 0;
+  while ((std::size_t{2} << chunk_shift_) * row_bytes <= kChunkBytes) ++chunk_shift_;
+  chunk_rows_ = std::size_t{1} << chunk_shift_;
+  chunk_mask_ = chunk_rows_ - 1;
+}
+
+void EmbeddingTable::Touch(std::size_t i) {
+  Chunk& c = chunks_[i >> chunk_shift_];
+  if (tracking_.epochs) c.epochs[i & chunk_mask_] = epoch_;
+  if (tracking_.recency) c.ticks[i & chunk_mask_] = tick_;
 }
 
 void EmbeddingTable::Pull(Key key, Real* out) {
-  // FindOrCreate may move the slab: call it before taking slab_.data().
   const std::size_t i = FindOrCreate(key);
-  const Real* row = slab_.data() + i * static_cast<std::size_t>(stride_);
-  std::memcpy(out, row, sizeof(Real) * static_cast<std::size_t>(spec_.width));
+  Touch(i);
+  std::memcpy(out, RowAt(i), sizeof(Real) * static_cast<std::size_t>(spec_.width));
+}
+
+bool EmbeddingTable::Peek(Key key, Real* out, bool touch) {
+  const std::size_t i = Locate(key);
+  if (i == kNone) {
+    InitRow(spec_, seed_, key, out);
+    return false;
+  }
+  if (touch) Touch(i);
+  std::memcpy(out, RowAt(i), sizeof(Real) * static_cast<std::size_t>(spec_.width));
+  return true;
 }
 
 void EmbeddingTable::Push(Key key, const Real* grad) {
-  const std::size_t i = FindOrCreate(key);  // before slab_.data(), as in Pull
-  Real* row = slab_.data() + i * static_cast<std::size_t>(stride_);
+  const std::size_t i = FindOrCreate(key);
+  Touch(i);
+  Real* row = RowAt(i);
   optimizer_->Update(row, row + spec_.width, grad, spec_.width);
 }
 
-const Real* EmbeddingTable::Find(Key key) const {
-  if (index_.empty()) return nullptr;
+bool EmbeddingTable::PushIfPresent(Key key, const Real* grad) {
+  const std::size_t i = Locate(key);
+  if (i == kNone) return false;
+  Touch(i);
+  Real* row = RowAt(i);
+  optimizer_->Update(row, row + spec_.width, grad, spec_.width);
+  return true;
+}
+
+std::size_t EmbeddingTable::Locate(Key key) const {
+  if (index_.empty()) return kNone;
   const std::uint32_t entry = index_[Probe(key)];
-  if (entry == 0) return nullptr;
-  return slab_.data() + (entry - 1) * static_cast<std::size_t>(stride_);
+  return entry == 0 ? kNone : entry - 1;
+}
+
+const Real* EmbeddingTable::Find(Key key) const {
+  const std::size_t i = Locate(key);
+  return i == kNone ? nullptr : RowAt(i);
 }
 
 void EmbeddingTable::Reserve(std::size_t rows) {
   RECSYS_CHECK(rows <= kMaxRows, "table '", spec_.name, "': cannot hold ", rows, " rows");
-  if (rows > keys_.capacity()) {
-    // reserve() allocates exactly what is asked, so a known size costs no
-    // growth slack.
-    slab_.reserve(rows * static_cast<std::size_t>(stride_));
-    keys_.reserve(rows);
+  // Fill the last chunk up and add full chunks (the last one exactly sized).
+  while (capacity_rows_ < rows) {
+    const bool last_full = chunks_.empty() || chunks_.back().keys.capacity() == chunk_rows_;
+    if (last_full) chunks_.emplace_back();
+    Chunk& c = chunks_.back();
+    const std::size_t old = c.keys.capacity();
+    const std::size_t cap = std::min(chunk_rows_, old + (rows - capacity_rows_));
+    SetCapacity(&c.keys, cap);
+    SetCapacity(&c.rows, cap * static_cast<std::size_t>(stride_));
+    if (tracking_.epochs) SetCapacity(&c.epochs, cap);
+    if (tracking_.recency) SetCapacity(&c.ticks, cap);
+    capacity_rows_ += cap - old;
   }
   const std::size_t capacity = IndexCapacityFor(rows);
   if (capacity > index_.size()) Rehash(capacity);
 }
 
-// ---- Addition for checkpoints ----
-void EmbeddingTable::Insert(Key key, const Real* values, std::size_t n) {
+void EmbeddingTable::Insert(Key key, const Real* values, std::size_t n, std::uint32_t epoch) {
   RECSYS_CHECK(n <= static_cast<std::size_t>(stride_), "insert of ", n, " floats into rows of ", stride_);
-  const std::size_t i = FindOrCreate(key);  // before slab_.data(), as in Pull
-  std::memcpy(slab_.data() + i * static_cast<std::size_t>(stride_), values, n * sizeof(Real));
+  const std::size_t i = FindOrCreate(key);
+  std::memcpy(RowAt(i), values, n * sizeof(Real));
+  Touch(i);
+  if (tracking_.epochs) chunks_[i >> chunk_shift_].epochs[i & chunk_mask_] = epoch;
 }
-// ---- End of addition ----
 
 std::size_t EmbeddingTable::bytes() const {
-  return slab_.capacity() * sizeof(Real) + keys_.capacity() * sizeof(Key) +
-         index_.capacity() * sizeof(std::uint32_t);
+  std::size_t bytes = index_.capacity() * sizeof(std::uint32_t) + chunks_.capacity() * sizeof(Chunk);
+  for (const Chunk& c : chunks_) {
+    bytes += c.keys.capacity() * sizeof(Key) + c.rows.capacity() * sizeof(Real) +
+             (c.epochs.capacity() + c.ticks.capacity()) * sizeof(std::uint32_t);
+  }
+  return bytes;
+}
+
+std::size_t EmbeddingTable::NextChunkCapacity(bool* new_chunk) const {
+  // Grow by an eighth of the rows: bounded spare space, and amortised
+  // copying of at most one chunk per growth.
+  const std::size_t step = std::max(kMinRows, num_rows_ / 8);
+  *new_chunk = chunks_.empty() || chunks_.back().keys.capacity() == chunk_rows_;
+  const std::size_t old = *new_chunk ? 0 : chunks_.back().keys.capacity();
+  return std::min(chunk_rows_, old + step);
+}
+
+std::size_t EmbeddingTable::GrowthBytes() const {
+  std::size_t bytes = 0;
+  if (num_rows_ == capacity_rows_) {
+    bool new_chunk = false;
+    const std::size_t cap = NextChunkCapacity(&new_chunk);
+    const std::size_t old = new_chunk ? 0 : chunks_.back().keys.capacity();
+    const std::size_t row_bytes = RawRowBytes() + (tracking_.epochs ? 4 : 0) + (tracking_.recency ? 4 : 0);
+    bytes += (cap - old) * row_bytes;
+    if (new_chunk && chunks_.size() == chunks_.capacity()) {
+      bytes += std::max<std::size_t>(1, chunks_.capacity()) * sizeof(Chunk);  // the vector doubles
+    }
+  }
+  if (index_.empty()) {
+    bytes += kMinIndex * sizeof(std::uint32_t);
+  } else if ((num_rows_ + 1) * kLoadDen > index_.size() * kLoadNum) {
+    bytes += index_.size() * sizeof(std::uint32_t);  // doubles
+  }
+  return bytes;
+}
+
+void EmbeddingTable::GrowSlab() {
+  RECSYS_CHECK(num_rows_ == capacity_rows_);
+  RECSYS_CHECK(num_rows_ < kMaxRows, "table '", spec_.name, "' is full at ", num_rows_, " rows");
+  bool new_chunk = false;
+  const std::size_t cap = NextChunkCapacity(&new_chunk);
+  if (new_chunk) chunks_.emplace_back();
+  Chunk& c = chunks_.back();
+  const std::size_t old = c.keys.capacity();
+  SetCapacity(&c.keys, cap);
+  SetCapacity(&c.rows, cap * static_cast<std::size_t>(stride_));
+  if (tracking_.epochs) SetCapacity(&c.epochs, cap);
+  if (tracking_.recency) SetCapacity(&c.ticks, cap);
+  capacity_rows_ += cap - old;
 }
 
 std::size_t EmbeddingTable::Probe(Key key) const {
@@ -85,7 +187,7 @@ std::size_t EmbeddingTable::Probe(Key key) const {
   // Terminates: the load factor keeps at least 30% of the slots empty.
   for (;;) {
     const std::uint32_t entry = index_[slot];
-    if (entry == 0 || keys_[entry - 1] == key) return slot;
+    if (entry == 0 || KeyAt(entry - 1) == key) return slot;
     slot = (slot + 1) & index_mask_;
   }
 }
@@ -105,23 +207,17 @@ std::size_t EmbeddingTable::FindOrCreate(Key key) {
 }
 
 std::size_t EmbeddingTable::AppendRow(Key key) {
-  RECSYS_CHECK(num_rows_ < kMaxRows, "table '", spec_.name, "' is full at ", num_rows_, " rows");
-  if (num_rows_ == keys_.capacity()) {
-    // Grow by 1.5x rather than the library's 2x: the slab is most of a
-    // server's memory, and 1.5x bounds both the idle slack (a third) and the
-    // peak while the old and the new slab coexist during the copy.
-    std::size_t rows = std::max(kMinRows, num_rows_ + num_rows_ / 2);
-    rows = std::min(rows, kMaxRows);
-    slab_.reserve(rows * static_cast<std::size_t>(stride_));
-    keys_.reserve(rows);
-  }
+  if (num_rows_ == capacity_rows_) GrowSlab();
   const std::size_t i = num_rows_;
-  // Within capacity: neither call reallocates.
-  slab_.resize(slab_.size() + static_cast<std::size_t>(stride_));
-  keys_.push_back(key);
+  Chunk& c = chunks_[i >> chunk_shift_];
+  // Within capacity: none of these reallocates.
+  c.keys.push_back(key);
+  c.rows.resize(c.rows.size() + static_cast<std::size_t>(stride_));
+  if (tracking_.epochs) c.epochs.push_back(epoch_);
+  if (tracking_.recency) c.ticks.push_back(tick_);
   ++num_rows_;
 
-  Real* row = slab_.data() + i * static_cast<std::size_t>(stride_);
+  Real* row = RowAt(i);
   InitRow(spec_, seed_, key, row);
   optimizer_->InitState(row + spec_.width, spec_.width);
   return i;
@@ -137,7 +233,7 @@ void EmbeddingTable::Rehash(std::size_t capacity) {
   // Rebuild from the keys, in slab order: a sequential read, and no key
   // comparisons, since keys are unique.
   for (std::size_t i = 0; i < num_rows_; ++i) {
-    std::size_t slot = HomeSlot(keys_[i], index_mask_);
+    std::size_t slot = HomeSlot(KeyAt(i), index_mask_);
     while (index_[slot] != 0) slot = (slot + 1) & index_mask_;
     index_[slot] = static_cast<std::uint32_t>(i + 1);
   }
@@ -147,6 +243,130 @@ std::size_t EmbeddingTable::IndexCapacityFor(std::size_t rows) {
   std::size_t capacity = kMinIndex;
   while (rows * kLoadDen > capacity * kLoadNum) capacity *= 2;
   return capacity;
+}
+
+std::size_t EmbeddingTable::Compact(const std::vector<bool>& keep) {
+  RECSYS_CHECK(keep.size() == num_rows_);
+  const std::size_t stride = static_cast<std::size_t>(stride_);
+  std::size_t w = 0;
+  for (std::size_t r = 0; r < num_rows_; ++r) {
+    if (!keep[r]) continue;
+    if (w != r) {
+      Chunk& from = chunks_[r >> chunk_shift_];
+      Chunk& to = chunks_[w >> chunk_shift_];
+      const std::size_t fi = r & chunk_mask_, ti = w & chunk_mask_;
+      to.keys[ti] = from.keys[fi];
+      std::memcpy(to.rows.data() + ti * stride, from.rows.data() + fi * stride, stride * sizeof(Real));
+      if (tracking_.epochs) to.epochs[ti] = from.epochs[fi];
+      if (tracking_.recency) to.ticks[ti] = from.ticks[fi];
+    }
+    ++w;
+  }
+  const std::size_t dropped = num_rows_ - w;
+  // Trim the sizes (not the capacities) of the chunks to the rows kept.
+  for (std::size_t c = 0; c < chunks_.size(); ++c) {
+    const std::size_t first = c * chunk_rows_;
+    const std::size_t used = w > first ? std::min(chunk_rows_, w - first) : 0;
+    Chunk& chunk = chunks_[c];
+    chunk.keys.resize(used);
+    chunk.rows.resize(used * stride);
+    if (tracking_.epochs) chunk.epochs.resize(used);
+    if (tracking_.recency) chunk.ticks.resize(used);
+  }
+  num_rows_ = w;
+  if (!index_.empty()) Rehash(index_.size());
+  return dropped;
+}
+
+std::size_t EmbeddingTable::DropTouchedBefore(std::uint32_t epoch) {
+  RECSYS_CHECK(tracking_.epochs, "table '", spec_.name, "' does not track epochs");
+  std::vector<bool> keep(num_rows_);
+  bool any = false;
+  for (std::size_t i = 0; i < num_rows_; ++i) {
+    keep[i] = EpochAt(i) >= epoch;
+    any = any || !keep[i];
+  }
+  if (!any) return 0;
+  const std::size_t dropped = Compact(keep);
+  Shrink();
+  return dropped;
+}
+
+std::size_t EmbeddingTable::EvictLeastRecent(std::size_t count) {
+  RECSYS_CHECK(tracking_.recency, "table '", spec_.name, "' does not track recency");
+  count = std::min(count, num_rows_);
+  if (count == 0) return 0;
+  // The count-th smallest tick by a two-level radix select (64k buckets on
+  // the high then the low 16 bits): O(rows) time and 256 KiB of scratch, not
+  // a copy of every tick.
+  std::vector<std::size_t> hist(1 << 16);
+  for (std::size_t i = 0; i < num_rows_; ++i) ++hist[TickAt(i) >> 16];
+  std::size_t below = 0, high = 0;
+  while (below + hist[high] < count) below += hist[high++];
+  std::fill(hist.begin(), hist.end(), 0);
+  for (std::size_t i = 0; i < num_rows_; ++i) {
+    if ((TickAt(i) >> 16) == high) ++hist[TickAt(i) & 0xffff];
+  }
+  std::size_t low = 0;
+  while (below + hist[low] < count) below += hist[low++];
+  const std::uint32_t threshold = static_cast<std::uint32_t>((high << 16) | low);
+  // Drop every row older than the threshold tick, and rows at it in slab
+  // order until `count` are gone.
+  std::size_t at_threshold = count - below;
+  std::vector<bool> keep(num_rows_);
+  for (std::size_t i = 0; i < num_rows_; ++i) {
+    const std::uint32_t t = TickAt(i);
+    if (t < threshold) {
+      keep[i] = false;
+    } else if (t == threshold && at_threshold > 0) {
+      keep[i] = false;
+      --at_threshold;
+    } else {
+      keep[i] = true;
+    }
+  }
+  return Compact(keep);
+}
+
+void EmbeddingTable::HalveTicks() {
+  if (!tracking_.recency) return;
+  for (Chunk& c : chunks_) {
+    for (std::uint32_t& t : c.ticks) t >>= 1;
+  }
+  tick_ >>= 1;
+}
+
+void EmbeddingTable::Shrink() {
+  // Keep the chunks that hold rows; free the others whole.
+  const std::size_t needed = (num_rows_ + chunk_rows_ - 1) >> chunk_shift_;
+  if (chunks_.size() > needed) {
+    for (std::size_t c = needed; c < chunks_.size(); ++c) capacity_rows_ -= chunks_[c].keys.capacity();
+    chunks_.resize(needed);
+  }
+  if (num_rows_ > 0) {
+    // The last chunk keeps the growth headroom a growing table would have
+    // (an eighth of the rows), not what it held before: copies one chunk
+    // at most.
+    Chunk& last = chunks_.back();
+    const std::size_t used = last.keys.size();
+    const std::size_t target = std::min(chunk_rows_, used + std::max(kMinRows, num_rows_ / 8));
+    if (last.keys.capacity() > target) {
+      capacity_rows_ -= last.keys.capacity() - target;
+      SetCapacity(&last.keys, target);
+      SetCapacity(&last.rows, target * static_cast<std::size_t>(stride_));
+      if (tracking_.epochs) SetCapacity(&last.epochs, target);
+      if (tracking_.recency) SetCapacity(&last.ticks, target);
+    }
+  }
+  if (num_rows_ == 0) {
+    std::vector<Chunk>().swap(chunks_);
+    std::vector<std::uint32_t>().swap(index_);
+    index_mask_ = 0;
+    capacity_rows_ = 0;
+    return;
+  }
+  const std::size_t capacity = IndexCapacityFor(num_rows_);
+  if (capacity < index_.size()) Rehash(capacity);
 }
 
 }  // namespace recsys

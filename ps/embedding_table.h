@@ -1,17 +1,33 @@
 // One shard of one table on a server: rows and their optimizer state stored
-// contiguously in a slab, behind an open-addressing hash index from key to
-// slot (no node-per-row containers). Rows are created on first touch with
-// InitRow's deterministic values, so a row's value depends only on (seed,
-// table, key) and the gradients pushed to it, never on the server holding it.
+// contiguously in slabs, behind an open-addressing hash index from key to
+// slab position (no node-per-row containers). Rows are created on first
+// touch with InitRow's deterministic values, so a row's value depends only
+// on (seed, table, key) and the gradients pushed to it, never on the server
+// holding it.
 //
-// Memory: per row, 8 bytes of key, 4 * (width + optimizer state) bytes of
-// slab, and 4 / load bytes of index (load <= 0.7, and > 0.35 once past the
-// smallest index). The slab grows by 1.5x, so at most a third of it is spare
-// (Reserve avoids even that).
+// Layout. Rows live in chunks of kChunkBytes at most (a power of two of
+// rows); chunk c holds rows [c * chunk_rows, (c + 1) * chunk_rows) as
+// parallel arrays: keys, rows of stride floats (width weights, then the
+// optimizer state), and, when tracked, a 32-bit last-touched epoch and a
+// 32-bit recency tick per row. A full table grows its last chunk (or opens a
+// new one) by max(16, rows / 8) rows, so:
+//   - the spare slab is at most an eighth of the rows (plus 16 rows), and
+//     growth never copies more than one chunk (no 2x peak while a whole slab
+//     is copied, as a single growing vector would have);
+//   - the index is 4 bytes per slot at load in (0.35, 0.7]: at most 11.5
+//     bytes per row.
+// Per row this is at most 1.125 x (8 + 4 * stride + tracking) + 11.5 bytes
+// (+ 16 rows of slack for tiny tables), i.e. within 1.5x of the raw bytes
+// R = 8 + 4 * stride for R >= 40 without tracking (dim 8 with SGD) and for
+// R >= 56 with both trackings (dim 16 with AdaGrad is R = 136: ~1.2x).
+// Tests assert it at every size from 1000 rows on.
+//
+// Removing rows (expiry, eviction) compacts the slab in place, keeping the
+// rows' order, and rebuilds the index.
 //
 // Thread safety: none. A table belongs to one ServerShard, driven by one
-// thread. Pointers returned by Find are invalidated by the next Pull, Push or
-// Reserve (the slab may move).
+// thread. Pointers returned by Find are invalidated by the next non-const
+// call.
 #ifndef RECSYS_PS_EMBEDDING_TABLE_H_
 #define RECSYS_PS_EMBEDDING_TABLE_H_
 
@@ -25,56 +41,137 @@
 
 namespace recsys {
 
+// Per-row bookkeeping a table keeps besides the row itself (4 bytes each).
+struct RowTracking {
+  bool epochs = false;   // the epoch that last touched the row (--expire-after)
+  bool recency = false;  // a tick of the request that last touched it (eviction)
+};
+
 class EmbeddingTable {
  public:
   // The most rows a table can hold: the index stores slab index + 1 in 32 bits.
   static constexpr std::size_t kMaxRows = 0xffffffffULL;
+  // Largest chunk of the slab, in bytes (one row at least).
+  static constexpr std::size_t kChunkBytes = std::size_t{1} << 20;
 
   // `optimizer` must outlive the table. spec.width must be > 0.
-  EmbeddingTable(const TableSpec& spec, std::uint64_t seed, const Optimizer* optimizer);
+  EmbeddingTable(const TableSpec& spec, std::uint64_t seed, const Optimizer* optimizer,
+                 RowTracking tracking = RowTracking());
   EmbeddingTable(const EmbeddingTable&) = delete;
   EmbeddingTable& operator=(const EmbeddingTable&) = delete;
   EmbeddingTable(EmbeddingTable&&) = default;
 
-  // Copies the row of `key` into out[0..width), creating it if new.
+  // Copies the row of `key` into out[0..width), creating it if new, and
+  // marks it touched.
   void Pull(Key key, Real* out);
+  // Copies the row of `key` into out[0..width) if it exists, else its
+  // initial values (InitRow); creates nothing. Marks an existing row touched
+  // if `touch`. Returns whether the row exists.
+  bool Peek(Key key, Real* out, bool touch);
   // Applies the optimizer to the row of `key` with grad[0..width), creating
-  // the row first if new. `grad` must not point into the table.
+  // the row first if new, and marks it touched. `grad` must not point into
+  // the table.
   void Push(Key key, const Real* grad);
+  // Applies grad to the row of `key` if it exists (marking it touched);
+  // returns false, doing nothing, if it does not.
+  bool PushIfPresent(Key key, const Real* grad);
   // The row of `key` (width weights, then the optimizer state), or nullptr if
-  // it was never touched. Valid until the next non-const call.
+  // it does not exist. Valid until the next non-const call.
   const Real* Find(Key key) const;
+  bool Contains(Key key) const { return Find(key) != nullptr; }
   // Makes room for `rows` rows in total, so that inserting up to that many
-  // allocates nothing more. For restoring a checkpoint or a known vocabulary.
+  // allocates nothing more (except the index, which is sized here too).
   void Reserve(std::size_t rows);
 
-  // ---- Addition for checkpoints (ps/checkpoint.h; owner: checkpoint work) ----
   // Sets the first n floats (n <= stride()) of the row of `key` (width
   // weights, then the optimizer state) to values[0..n), creating the row
-  // first if new; floats past n keep their current (or initial) values.
-  // `values` must not point into the table.
-  void Insert(Key key, const Real* values, std::size_t n);
-  // ---- End of addition ----
+  // first if new; floats past n keep their current (or initial) values. The
+  // row's last-touched epoch becomes `epoch`. For checkpoints. `values` must
+  // not point into the table.
+  void Insert(Key key, const Real* values, std::size_t n, std::uint32_t epoch);
+  void Insert(Key key, const Real* values, std::size_t n) { Insert(key, values, n, epoch_); }
+
+  // ---- Tracking (RowTracking) ----
+  // The epoch and recency tick that touching a row records from now on.
+  void SetClock(std::uint32_t epoch, std::uint32_t tick) {
+    epoch_ = epoch;
+    tick_ = tick;
+  }
+  // Drops every row last touched in an epoch < `epoch` (needs
+  // tracking.epochs) and frees the slab and index space no longer needed.
+  // Returns the rows dropped.
+  std::size_t DropTouchedBefore(std::uint32_t epoch);
+  // Drops the `count` rows (at most size()) touched longest ago by recency
+  // tick, ties broken by slab position (oldest created first); needs
+  // tracking.recency. Keeps the freed capacity for new rows. Returns the
+  // rows dropped.
+  std::size_t EvictLeastRecent(std::size_t count);
+  // Halves every recency tick (for a tick counter about to wrap): the order
+  // of rows is kept, up to new ties.
+  void HalveTicks();
+  // Frees whole chunks past the rows and shrinks the index to the rows.
+  void Shrink();
+
+  // Bytes that inserting one more row would allocate now (slab growth and
+  // index growth; 0 if the row fits in what is allocated). The transient
+  // peak while growing adds at most one chunk and the old index.
+  std::size_t GrowthBytes() const;
 
   std::size_t size() const { return num_rows_; }
   int width() const { return spec_.width; }
   // Floats per row in the slab: width weights then the optimizer state.
   int stride() const { return stride_; }
   const TableSpec& spec() const { return spec_; }
-  // Bytes allocated for the slab, the keys and the index (capacity, not size).
+  const RowTracking& tracking() const { return tracking_; }
+  // Bytes allocated for the slab, the keys, the tracking and the index
+  // (capacity, not size).
   std::size_t bytes() const;
+  // Bytes the rows themselves take: size() * (8 + 4 * stride()).
+  std::size_t raw_bytes() const { return num_rows_ * RawRowBytes(); }
+  std::size_t RawRowBytes() const { return sizeof(Key) + sizeof(Real) * static_cast<std::size_t>(stride_); }
 
   // Visits every row: fn(key, const Real* row, const Real* state). For
   // checkpoints and reports. Order is unspecified.
   template <typename Fn>
   void ForEach(Fn fn) const {
     for (std::size_t i = 0; i < num_rows_; ++i) {
-      const Real* r = slab_.data() + i * stride_;
-      fn(keys_[i], r, r + spec_.width);
+      const Real* r = RowAt(i);
+      fn(KeyAt(i), r, r + spec_.width);
     }
+  }
+  // Visits every row with its last-touched epoch (0 if not tracked):
+  // fn(key, const Real* row_and_state, epoch).
+  template <typename Fn>
+  void ForEachWithEpoch(Fn fn) const {
+    for (std::size_t i = 0; i < num_rows_; ++i) fn(KeyAt(i), RowAt(i), tracking_.epochs ? EpochAt(i) : 0u);
   }
 
  private:
+  // A run of rows of the slab; its vectors have the same capacity in rows,
+  // and sizes equal to the rows in use (the tracking vectors stay empty when
+  // not tracked).
+  struct Chunk {
+    std::vector<Key> keys;
+    std::vector<Real> rows;
+    std::vector<std::uint32_t> epochs;
+    std::vector<std::uint32_t> ticks;
+  };
+
+  Key KeyAt(std::size_t i) const { return chunks_[i >> chunk_shift_].keys[i & chunk_mask_]; }
+  const Real* RowAt(std::size_t i) const {
+    return chunks_[i >> chunk_shift_].rows.data() + (i & chunk_mask_) * static_cast<std::size_t>(stride_);
+  }
+  Real* RowAt(std::size_t i) {
+    return chunks_[i >> chunk_shift_].rows.data() + (i & chunk_mask_) * static_cast<std::size_t>(stride_);
+  }
+  std::uint32_t EpochAt(std::size_t i) const { return chunks_[i >> chunk_shift_].epochs[i & chunk_mask_]; }
+  std::uint32_t TickAt(std::size_t i) const { return chunks_[i >> chunk_shift_].ticks[i & chunk_mask_]; }
+  // Records a touch of row i at the current clock.
+  void Touch(std::size_t i);
+  // Slab index of `key`, or kNone.
+  std::size_t Locate(Key key) const;
+  static constexpr std::size_t kNone = ~std::size_t{0};
+
   // Returns the slab index of `key`, creating the row if needed.
   std::size_t FindOrCreate(Key key);
   // Returns the index_ slot holding `key`, or the empty slot where it would
@@ -82,8 +179,16 @@ class EmbeddingTable {
   std::size_t Probe(Key key) const;
   // Appends a new row for `key` to the slab and returns its slab index.
   std::size_t AppendRow(Key key);
-  // Grows index_ to at least `capacity` slots (a power of two) and rehashes.
+  // Capacity of the last chunk after its next growth (when the slab is full).
+  std::size_t NextChunkCapacity(bool* new_chunk) const;
+  // Grows the slab by one step (the slab must be full).
+  void GrowSlab();
+  // Grows (or shrinks) index_ to `capacity` slots (a power of two) and
+  // rehashes.
   void Rehash(std::size_t capacity);
+  // Keeps the rows i with keep[i] (in order), drops the others, rebuilds
+  // the index. Returns the rows dropped.
+  std::size_t Compact(const std::vector<bool>& keep);
   // Index capacity (power of two) that keeps `rows` rows within the load
   // factor.
   static std::size_t IndexCapacityFor(std::size_t rows);
@@ -92,17 +197,25 @@ class EmbeddingTable {
   TableSpec spec_;
   std::uint64_t seed_;
   const Optimizer* optimizer_;
+  RowTracking tracking_;
   int stride_;  // width + optimizer state, in floats
+  std::size_t chunk_rows_;  // rows of a full chunk (a power of two)
+  int chunk_shift_;         // log2(chunk_rows_)
+  std::size_t chunk_mask_;  // chunk_rows_ - 1
 
-  // The slab: row i's weights then its state at slab_[i * stride_];
-  // slab_.size() == num_rows_ * stride_, and likewise keys_.
-  std::vector<Real> slab_;
-  std::vector<Key> keys_;  // key of slab row i
+  // The slab: row i in chunks_[i / chunk_rows_] at i % chunk_rows_. Every
+  // chunk but the last is full (chunk_rows_ rows in use) once rows exist
+  // past it.
+  std::vector<Chunk> chunks_;
   std::size_t num_rows_ = 0;
+  std::size_t capacity_rows_ = 0;  // rows the chunks can hold without growing
   // Open addressing, linear probing, power-of-two capacity (or empty before
   // the first row), load <= 0.7; entries are slab index + 1 (0 = empty).
   std::vector<std::uint32_t> index_;
   std::size_t index_mask_ = 0;  // index_.size() - 1 once non-empty
+  // What a touch records (SetClock).
+  std::uint32_t epoch_ = 0;
+  std::uint32_t tick_ = 0;
 };
 
 }  // namespace recsys

@@ -39,8 +39,11 @@ class Server {
         topology_(topology),
         sync_(config.sync),
         index_(topology.ServerIndex(transport.rank())),
-        shard_(setup.tables, config.seed, OptimizerFromConfig(config)),
-        queues_(static_cast<std::size_t>(topology.workers())) {}
+        shard_(setup.tables, config.seed, OptimizerFromConfig(config), PolicyFromConfig(config, transport.rank())),
+        queues_(static_cast<std::size_t>(topology.workers())) {
+    // Training goes on after the restored checkpoint's epoch (or at 1).
+    shard_.SetEpoch(static_cast<std::uint32_t>(setup.restore.epoch + 1));
+  }
 
   // Loads this server's rows of every shard file of `plan` (written by any
   // number of servers): a row is kept if ShardOf assigns it here. The
@@ -53,19 +56,44 @@ class Server {
     const int servers = topology_.servers();
     for (std::size_t f = 0; f < plan.files.size(); ++f) {
       const std::string path = plan.dir + "/" + plan.files[f];
-      const ShardFileInfo info = ReadShardFile(path, [&](const TableSpec& spec, int stride, Key key, const Real* values) {
+      const auto check_table = [&](const TableSpec& spec) {
         if (spec.id >= shard_.num_tables() || spec.width != shard_.width(spec.id)) {
           ThrowInputError(path, 0, Concat("table ", spec.id, " '", spec.name, "' does not match this run's model"));
         }
+      };
+      // Epochs recorded after the checkpoint's own are corrupt input.
+      const auto check_epoch = [&](const TableSpec& spec, Key key, std::uint32_t epoch) {
+        if (plan.with_state && epoch > static_cast<std::uint32_t>(plan.epoch)) {
+          ThrowInputError(path, 0, Concat("key ", key, " of table '", spec.name, "' was last touched in epoch ", epoch,
+                                          ", after the checkpoint's epoch ", plan.epoch));
+        }
+      };
+      const auto rows = [&](const TableSpec& spec, int stride, Key key, const Real* values, std::uint32_t epoch,
+                            bool has_epochs) {
+        check_table(spec);
         if (plan.with_state && stride != shard_.stride(spec.id)) {
           ThrowInputError(path, 0, Concat("table '", spec.name, "' has ", stride - spec.width,
                                           " floats of optimizer state per row; this run's optimizer needs ",
                                           shard_.stride(spec.id) - spec.width));
         }
+        check_epoch(spec, key, epoch);
         if (ShardOf(spec.id, key, servers) != index_) return;
-        shard_.Restore(spec.id, key, values, static_cast<std::size_t>(plan.with_state ? stride : spec.width));
+        // A resumed row keeps its last touch; a row from a checkpoint
+        // without epochs counts as touched at the checkpoint's epoch, and
+        // --init-from starts every row afresh at epoch 0.
+        const std::uint32_t touched =
+            plan.with_state ? (has_epochs ? epoch : static_cast<std::uint32_t>(plan.epoch)) : 0;
+        shard_.Restore(spec.id, key, values, static_cast<std::size_t>(plan.with_state ? stride : spec.width), touched);
         ++report.rows;
-      });
+      };
+      const auto pending = [&](const TableSpec& spec, Key key, int count, std::uint32_t epoch) {
+        check_table(spec);
+        check_epoch(spec, key, epoch);
+        // Admission counts are training state: --init-from starts without.
+        if (!plan.with_state || ShardOf(spec.id, key, servers) != index_) return;
+        shard_.RestorePending(spec.id, key, count, epoch);
+      };
+      const ShardFileInfo info = ReadShardFile(path, rows, pending);
       if (f < plan.checksums.size() && info.checksum != plan.checksums[f]) {
         ThrowInputError(path, 0, "changed while it was being restored (checksum differs from the verified one)");
       }
@@ -78,13 +106,13 @@ class Server {
   bool Handle(Message& m) {
     switch (m.tag) {
       case kTagEvalPull:
-        AnswerPull(m);
+        AnswerPull(m, /*touch=*/false);
         return true;
       case kTagPull:
       case kTagPush:
         if (!sync_) {
           if (m.tag == kTagPull) {
-            AnswerPull(m);
+            AnswerPull(m, /*touch=*/true);
           } else {
             ApplyPush(m);
           }
@@ -104,7 +132,11 @@ class Server {
             RECSYS_LOG("debug: stalling (RECSYS_DEBUG_STALL_RANK)");
             for (;;) std::this_thread::sleep_for(std::chrono::seconds(1));
           }
-          SendControl(transport_, 0, kTagServerStats, Stats());
+          // The epoch's end: expire old rows, then report what is left;
+          // the next training is of the next epoch.
+          const std::size_t expired = shard_.EndEpoch(static_cast<std::uint32_t>(command.epoch));
+          shard_.SetEpoch(static_cast<std::uint32_t>(command.epoch + 1));
+          SendControl(transport_, 0, kTagServerStats, Stats(expired));
           return true;
         }
         if (command.kind == Command::kCheckpoint) {
@@ -144,7 +176,7 @@ class Server {
       bool all_push = true;
       for (auto& q : queues_) {
         while (!q.empty() && q.front().tag == kTagPull) {
-          AnswerPull(q.front());
+          AnswerPull(q.front(), /*touch=*/true);
           q.pop_front();
         }
         if (q.empty()) all_push = false;
@@ -157,7 +189,8 @@ class Server {
     }
   }
 
-  void AnswerPull(const Message& m) {
+  // Training pulls (touch) mark the rows touched; evaluation pulls do not.
+  void AnswerPull(const Message& m, bool touch) {
     FrameReader in(m.data, Concat("pull from rank ", m.source));
     const auto header = in.Get<FrameHeader>();
     // First pass: size the reply exactly, so it is written without regrowth.
@@ -180,7 +213,7 @@ class Server {
     for (const auto& [sec, keys] : sections) {
       out.Put(sec);
       Real* rows = out.Extend<Real>(std::size_t{sec.n} * shard_.width(sec.table));
-      shard_.Pull(sec.table, keys, sec.n, rows);
+      shard_.Pull(sec.table, keys, sec.n, rows, touch);
     }
     ++pull_requests_;
     pull_bytes_ += reply.size();
@@ -211,12 +244,30 @@ class Server {
     }
   }
 
-  ServerStats Stats() const {
+  static ShardPolicy PolicyFromConfig(const Config& config, int rank) {
+    ShardPolicy p;
+    p.max_bytes = config.max_memory_per_server;
+    p.max_rows = config.max_rows_per_server;
+    p.evict = config.on_table_full == "evict";
+    p.min_count = config.min_count;
+    p.expire_after = config.expire_after;
+    p.who = Concat("server rank ", rank);
+    return p;
+  }
+
+  ServerStats Stats(std::size_t expired) const {
     ServerStats s;
     s.rank = transport_.rank();
     s.keys = shard_.total_rows();
-    s.table_bytes = shard_.total_bytes();
-    s.rss_bytes = PeakRssBytes();
+    s.table_bytes = shard_.table_bytes();
+    s.raw_bytes = shard_.raw_bytes();
+    s.admission_bytes = shard_.admission_bytes();
+    s.pending_keys = shard_.pending_keys();
+    s.rows_expired = expired;
+    s.rows_evicted = shard_.rows_evicted();
+    s.pushes_dropped = shard_.pushes_dropped();
+    s.rss_bytes = CurrentRssBytes();
+    s.peak_rss_bytes = PeakRssBytes();
     s.pull_requests = pull_requests_;
     s.push_requests = push_requests_;
     s.pull_bytes = pull_bytes_;

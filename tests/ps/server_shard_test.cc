@@ -237,6 +237,9 @@ TEST(ServerShardTest, DenseBlockRowsInitZeroPastDenseSize) {
   for (int i = 0; i < 10; ++i) EXPECT_NE(out[i], 0.0f) << i;  // N(0, 1): never exactly 0
   EXPECT_EQ(out[10], 0.0f);
   EXPECT_EQ(out[11], 0.0f);
+  EXPECT_EQ(shard.table(2).size(), 0u);  // pulls create no rows
+  std::vector<Real> zero(3 * 4, 0.0f);
+  shard.Push(2, keys.data(), keys.size(), zero.data());
   EXPECT_EQ(shard.table(2).size(), 3u);
 
   // Keys that are not rows of the block come off the wire: InputError.
@@ -254,8 +257,8 @@ TEST(ServerShardTest, TotalsSumOverTables) {
   EXPECT_EQ(shard.width(0), 8);
   const std::vector<Key> keys = {1, 2, 3};
   std::vector<Real> out(3 * 8);
-  shard.Pull(0, keys.data(), 3, out.data());
-  shard.Pull(1, keys.data(), 2, out.data());
+  shard.Push(0, keys.data(), 3, out.data());
+  shard.Push(1, keys.data(), 2, out.data());
   EXPECT_EQ(shard.total_rows(), 5u);
   EXPECT_EQ(shard.total_bytes(), shard.table(0).bytes() + shard.table(1).bytes() + shard.table(2).bytes());
   EXPECT_GT(shard.total_bytes(), 0u);

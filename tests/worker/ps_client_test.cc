@@ -225,6 +225,13 @@ TEST(PsClientTest, PullEqualsInitRowForAnyNumberOfServers) {
           ps.Wait(ps.Pull(keys, &rows));
           ps.Wait(ps.Pull(keys, &eval_rows, /*eval=*/true));
           pulled = ps.pulled_bytes();
+          // Rows are created by pushes (pulls read missing rows as their
+          // initial values): a zero push places every row on its server.
+          ParamBuffers zero;
+          zero.Shape(tables, keys.size());
+          zero.Zero();
+          ps.Push(keys, zero);
+          ps.WaitPushes(0);
         });
     ExpectInitialRows(rows, tables, keys);
     EXPECT_EQ(eval_rows.storage, rows.storage);
