@@ -15,10 +15,12 @@
 # out), its training item and --neg-ratio negatives, its held-out item and
 # --eval-negatives sampled candidates; items are drawn from --items (Zipf for
 # the interactions, uniform for negatives and candidates), so with a billion
-# items nearly every draw is a new key. The defaults give ~2M x 25 = ~50M
-# keys. Rows are created on first touch, by a pull as by a push, so the
-# evaluation's candidates become rows too (this is the servers' behaviour,
-# not a trick of the benchmark: the rows cost what trained rows cost).
+# items nearly every draw is a new key. Since rows are created by pushes
+# only (a9274b8), only the training's keys become rows: ~6 per user (the
+# user, its training item, 4 negatives), so the default 2M users give ~12M
+# rows and ~50M rows need --users 8000000 (not yet run). The README's numbers
+# were measured at b7f6659, when pulls created rows too and the defaults made
+# 50.2M rows (~25 per user, the evaluation's candidates included).
 #
 # Memory: the servers hold ~7.5 GB of rows in all, and a growing slab briefly
 # holds its old copy too, so the script refuses to start a configuration with
