@@ -4,6 +4,7 @@
 
 #include <climits>
 #include <cstdio>
+#include <cstdlib>
 #include <deque>
 #include <memory>
 #include <utility>
@@ -107,6 +108,22 @@ class MpiTransport final : public Transport {
   std::deque<Pending> pending_;
 };
 
+// Open MPI's shared-memory transport (vader) sends messages above its 4 KiB
+// eager limit by rendezvous: after the first fragment, the rest moves only
+// while the *sender* is inside an MPI call. Our ranks sleep between polls, so
+// a 60-140 KiB pull reply or push (batch 256) crawled one fragment per
+// wake-up of a sleeping server. Raising the eager limit above a batch's
+// messages makes each send a single copy into shared memory that completes
+// at once; the larger fragments need a larger per-rank segment (4 MiB by
+// default, 16 MiB here; backed by /dev/shm, touched only as used). Measured
+// in README "Performance". Defaults only: a value the user set (mpirun --mca,
+// OMPI_MCA_* in the environment) wins, as setenv does not overwrite it.
+void SetSharedMemoryDefaults() {
+  setenv("OMPI_MCA_btl_vader_eager_limit", "262144", 0);
+  setenv("OMPI_MCA_btl_vader_max_send_size", "262144", 0);
+  setenv("OMPI_MCA_btl_vader_segment_size", "16777216", 0);
+}
+
 }  // namespace
 
 std::unique_ptr<Transport> MakeMpiTransport(int* argc, char*** argv) {
@@ -117,6 +134,7 @@ std::unique_ptr<Transport> MakeMpiTransport(int* argc, char*** argv) {
   // nominal length; the cost is a few more timer interrupts on waiting ranks.
   // Best effort: a failure only leaves the default slack.
   prctl(PR_SET_TIMERSLACK, 1000UL, 0UL, 0UL, 0UL);
+  SetSharedMemoryDefaults();
   int provided = 0;
   RECSYS_MPI_CALL(MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided));
   if (provided < MPI_THREAD_FUNNELED) throw InternalError("MPI does not provide MPI_THREAD_FUNNELED");

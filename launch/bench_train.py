@@ -10,7 +10,8 @@ and is left out: a run's samples/s is its examples over its training seconds
 in epochs 2..E, summed. The table shows medians over the repeats.
 
 Usage: launch/bench_train.py [--models mf,fm,...] [--epochs 4] [--repeats 3]
-                             [--torch] [--json out.json]
+                             [--torch] [--eval-full] [--json out.json]
+       launch/bench_train.py --workers 1,2,4,8,14 [--models mf] ...   (scaling)
 Environment: RECSYS_BIN (default build/recsys_worker), ML100K_DIR.
 """
 import argparse
@@ -31,22 +32,24 @@ MODELS = ["mf", "fm", "gmf", "mlp", "neumf", "nfm", "deepfm", "wide_deep"]
 SIDE_FEATURES = {"fm", "nfm", "deepfm", "wide_deep"}
 
 
-def run_ours(model, args, data, binary=None):
-    """One recsys_worker run; returns the per-epoch JSON records."""
+def run_ours(model, args, data, binary=None, workers=1, extra=(), epochs=None):
+    """One recsys_worker run (1 coordinator, 1 server, `workers` workers);
+    returns the per-epoch JSON records and the command."""
     env = dict(os.environ)
     if binary:
         env["RECSYS_BIN"] = binary
     with tempfile.TemporaryDirectory() as tmp:
         out = os.path.join(tmp, "metrics.json")
-        cmd = [os.path.join(ROOT, "launch", "local.sh"), "-n", "3", "--",
+        cmd = [os.path.join(ROOT, "launch", "local.sh"), "-n", str(2 + workers), "--",
                "--model", model, "--format", "ml-100k", "--data", data,
-               "--servers", "1", "--epochs", str(args.epochs), "--batch-size", "256",
+               "--servers", "1", "--epochs", str(epochs or args.epochs), "--batch-size", "256",
                "--dim", "32", "--optimizer", "adam", "--neg-ratio", "4",
                "--seed", str(args.seed), "--metrics-out", out]
         if model not in SIDE_FEATURES:
             cmd.append("--no-side-features")
         if args.extra:
             cmd += args.extra.split()
+        cmd += list(extra)
         res = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
         if res.returncode != 0:
             sys.exit(f"bench_train: {' '.join(cmd)} failed:\n{res.stdout}")
@@ -65,10 +68,25 @@ def summarize_ours(records):
         "samples_per_s": examples / seconds,
         "pulled_bytes_per_sample": sum(r["pulled_bytes"] for r in timed) / examples,
         "pushed_bytes_per_sample": sum(r["pushed_bytes"] for r in timed) / examples,
-        # nanoseconds of worker time per sample, by phase
+        # nanoseconds of worker time per sample, by phase (summed over workers)
         "ns_per_sample": split,
         "hr@10": records[-1].get("hr@10"),
+        # The last evaluation (943 users x 100 candidates with the default
+        # options), and the first one, which also samples the candidates
+        # (later evaluations reuse them).
+        "eval_seconds": records[-1]["eval_seconds"],
+        "first_eval_seconds": records[0]["eval_seconds"],
+        # CPU seconds of the server per training sample, epochs 2..E.
+        "server_cpu_us_per_sample": server_cpu_per_sample(records) * 1e6,
     }
+
+
+def server_cpu_per_sample(records):
+    """The servers' CPU time per sample over epochs 2..E (0 if unknown)."""
+    if len(records) < 2 or "servers" not in records[0] or "servers" not in records[-1]:
+        return 0.0
+    cpu = sum(s["cpu_seconds"] for s in records[-1]["servers"]) - sum(s["cpu_seconds"] for s in records[0]["servers"])
+    return cpu / sum(r["examples"] for r in records[1:])
 
 
 def run_torch(model, args, data):
@@ -76,6 +94,8 @@ def run_torch(model, args, data):
            "--data", data, "--epochs", str(args.epochs), "--seed", str(args.seed)]
     if model in SIDE_FEATURES:
         cmd.append("--side-features")
+    if args.eval_full:
+        cmd.append("--eval-full")
     res = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     if res.returncode != 0:
         sys.exit(f"bench_train: {' '.join(cmd)} failed:\n{res.stderr}")
@@ -96,6 +116,10 @@ def main():
     p.add_argument("--extra", default="", help="extra recsys_worker options")
     p.add_argument("--baseline", default="", help="another recsys_worker binary, run interleaved with RECSYS_BIN "
                    "(same machine state), reported as 'base' and new/base")
+    p.add_argument("--eval-full", action="store_true", help="also time full-ranking evaluation (all items): one "
+                   "more 1-epoch run of ours with --eval-full per repeat, and bench_torch.py --eval-full")
+    p.add_argument("--workers", default="", help="scaling mode: comma-separated worker counts (e.g. 1,2,4,8,14), "
+                   "1 server each; prints samples/s, bytes per sample and the server's CPU per sample")
     p.add_argument("--json", default="bench_train.json", help="where to write the results")
     args = p.parse_args()
 
@@ -106,6 +130,9 @@ def main():
     if args.torch and subprocess.run([TORCH_PYTHON, "-c", "import torch"], capture_output=True).returncode != 0:
         sys.exit(f"bench_train: --torch needs PyTorch for {TORCH_PYTHON} (Debian: apt-get install python3-torch; "
                  "TORCH_PYTHON=/usr/bin/python3)")
+
+    if args.workers:
+        return scaling(args, data)
 
     results = {"config": vars(args), "models": {}}
     for model in args.models.split(","):
@@ -124,7 +151,15 @@ def main():
             "ns_per_sample": {k: statistics.median(r["ns_per_sample"][k] for r in ours)
                               for k in ours[0]["ns_per_sample"]},
             "hr@10": median_of(ours, "hr@10"),
+            "eval_seconds": median_of(ours, "eval_seconds"),
+            "first_eval_seconds": median_of(ours, "first_eval_seconds"),
         }
+        if args.eval_full:
+            full = []
+            for _ in range(args.repeats):
+                records, _ = run_ours(model, args, data, extra=["--eval-full"], epochs=1)
+                full.append({"eval_seconds": records[-1]["eval_seconds"], "hr@10": records[-1].get("hr@10")})
+            entry["eval_full_seconds"] = median_of(full, "eval_seconds")
         if args.baseline:
             entry["baseline"] = {"binary": args.baseline, "runs": base,
                                  "samples_per_s": median_of(base, "samples_per_s")}
@@ -136,10 +171,17 @@ def main():
                 theirs.append(rec)
             entry["torch"] = {"command": tcmd, "runs": theirs,
                               "samples_per_s": median_of(theirs, "samples_per_s"),
-                              "hr@10": median_of(theirs, "hr@10")}
+                              "hr@10": median_of(theirs, "hr@10"),
+                              "eval_seconds": median_of(theirs, "eval_seconds")}
             entry["ratio"] = entry["samples_per_s"] / entry["torch"]["samples_per_s"]
+            entry["eval_ratio"] = entry["torch"]["eval_seconds"] / entry["eval_seconds"]
+            if args.eval_full:
+                entry["torch"]["eval_full_seconds"] = median_of(theirs, "eval_full_seconds")
+                entry["eval_full_ratio"] = entry["torch"]["eval_full_seconds"] / entry["eval_full_seconds"]
         results["models"][model] = entry
         print(f"  {model}: {entry['samples_per_s']:.0f} samples/s", file=sys.stderr, flush=True)
+        with open(args.json, "w") as f:  # after every model, so a long run can be read while it goes
+            json.dump(results, f, indent=1)
 
     head = f"{'model':<10} {'samples/s':>10} {'pullB/ex':>9} {'pushB/ex':>9} " \
            f"{'sample':>7} {'pull_w':>7} {'compute':>7} {'push':>7} {'HR@10':>6}"
@@ -159,6 +201,47 @@ def main():
         if args.torch:
             line += f" {e['torch']['samples_per_s']:>9.0f} {e['torch']['hr@10']:>7.3f} {e['ratio']:>9.1f}x"
         print(line)
+    print("evaluation seconds (943 users x 100 candidates; first = with candidate sampling; full = all items)")
+    print(f"{'model':<10} {'ours':>7} {'first':>7}" + (f" {'torch':>7} {'t/ours':>7}" if args.torch else "") +
+          (f" {'full':>7}" + (f" {'t full':>7} {'t/ours':>7}" if args.torch else "") if args.eval_full else ""))
+    for model, e in results["models"].items():
+        line = f"{model:<10} {e['eval_seconds']:>7.3f} {e['first_eval_seconds']:>7.3f}"
+        if args.torch:
+            line += f" {e['torch']['eval_seconds']:>7.3f} {e['eval_ratio']:>6.1f}x"
+        if args.eval_full:
+            line += f" {e['eval_full_seconds']:>7.3f}"
+            if args.torch:
+                line += f" {e['torch']['eval_full_seconds']:>7.3f} {e['eval_full_ratio']:>6.1f}x"
+        print(line)
+    with open(args.json, "w") as f:
+        json.dump(results, f, indent=1)
+    print(f"wrote {args.json}")
+    return 0
+
+
+def scaling(args, data):
+    """samples/s of 1 server and W workers (1 + 1 + W ranks), medians of the repeats."""
+    results = {"config": vars(args), "scaling": {}}
+    print(f"median of {args.repeats} runs, epochs 2..{args.epochs}, 1 server, W workers on {os.cpu_count()} cores")
+    print(f"{'model':<10} {'W':>3} {'ranks':>5} {'samples/s':>10} {'per worker':>10} {'pullB/ex':>9} "
+          f"{'pushB/ex':>9} {'srv cpu us/ex':>13}")
+    for model in args.models.split(","):
+        rows = []
+        for w in [int(x) for x in args.workers.split(",")]:
+            runs = []
+            for _ in range(args.repeats):
+                records, cmd = run_ours(model, args, data, workers=w)
+                runs.append(summarize_ours(records))
+            row = {"workers": w, "ranks": w + 2, "command": cmd, "runs": runs,
+                   "samples_per_s": median_of(runs, "samples_per_s"),
+                   "pulled_bytes_per_sample": median_of(runs, "pulled_bytes_per_sample"),
+                   "pushed_bytes_per_sample": median_of(runs, "pushed_bytes_per_sample"),
+                   "server_cpu_us_per_sample": median_of(runs, "server_cpu_us_per_sample")}
+            rows.append(row)
+            print(f"{model:<10} {w:>3} {w + 2:>5} {row['samples_per_s']:>10.0f} {row['samples_per_s'] / w:>10.0f} "
+                  f"{row['pulled_bytes_per_sample']:>9.0f} {row['pushed_bytes_per_sample']:>9.0f} "
+                  f"{row['server_cpu_us_per_sample']:>13.2f}", flush=True)
+        results["scaling"][model] = rows
     with open(args.json, "w") as f:
         json.dump(results, f, indent=1)
     print(f"wrote {args.json}")

@@ -5,7 +5,8 @@
 # PyTorch trainer of the same models (launch/bench_torch.py; needs Debian's
 # python3-torch, used by this benchmark only) and the ratio ours/torch.
 #
-#   launch/bench_train.sh [--torch] [--models mf,fm] [--epochs 4] [--repeats 3] [--json FILE]
+#   launch/bench_train.sh [--torch] [--eval-full] [--models mf,fm] [--epochs 4] [--repeats 3] [--json FILE]
+#   launch/bench_train.sh --workers 1,2,4,8,14 --models mf   (scaling: 1 server, W workers)
 #
 # RECSYS_BIN picks the binary (default build/recsys_worker), ML100K_DIR the data
 # (default ../shared/datasets/ml-100k; the benchmark is skipped without it).

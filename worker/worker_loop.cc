@@ -170,7 +170,10 @@ class Worker {
     SendControl(transport_, 0, kTagProgress, p);
   }
 
-  // One slot of the two-deep pipeline: a batch and its pulled rows.
+  // Batches pulled ahead of the one computing (at most; also <= staleness).
+  static constexpr int kMaxPrefetch = 2;
+
+  // One slot of the pipeline: a batch and its pulled rows.
   struct Slot {
     Batch batch;
     ParamBuffers params;
@@ -225,22 +228,22 @@ class Worker {
     const std::uint64_t pulled0 = client_->pulled_bytes(), pushed0 = client_->pushed_bytes();
     const std::uint64_t lookups0 = cache_ ? cache_->lookups() : 0, hits0 = cache_ ? cache_->hits() : 0;
 
-    Slot slots[2];
-    if (steps > 0) StartBatch(0, own, &slots[0], &report);
+    // Pipeline: the pulls of the next `depth` batches are in flight while a
+    // batch computes. A server answers one worker's messages in the order
+    // they were sent (MPI keeps a sender's order), so the pull of batch t is
+    // answered after every push the worker sent before it: it misses exactly
+    // the pushes of batches t-depth..t-1, never more. depth <= k keeps that
+    // within the staleness bound, and waiting for acks just before a push
+    // (not before a pull) keeps at most k pushes unacknowledged while the
+    // wait overlaps the pulls in flight. With k = 0 (and --sync) there is no
+    // prefetch: batch t+1 is pulled after push t is acknowledged.
+    const int depth = std::min(k, kMaxPrefetch);
+    Slot slots[kMaxPrefetch + 1];
+    const auto slot_of = [&](std::int64_t step) -> Slot& { return slots[step % (depth + 1)]; };
+    for (std::int64_t s = 0; s < std::min<std::int64_t>(steps, depth + 1); ++s) StartBatch(s, own, &slot_of(s), &report);
     for (std::int64_t t = 0; t < steps; ++t) {
       ReportProgress(epoch, t, report.loss_sum, report.examples);
-      Slot& cur = slots[t % 2];
-      Slot& next = slots[(t + 1) % 2];
-      // Prefetch: the pull of batch t+1 overlaps the compute of batch t.
-      // It will not see push t, which counts as one push in flight.
-      bool prefetched = false;
-      if (t + 1 < steps && k >= 1) {
-        const auto tw = Clock::now();
-        client_->WaitPushes(k - 1);
-        report.push_seconds += Since(tw);
-        StartBatch(t + 1, own, &next, &report);
-        prefetched = true;
-      }
+      Slot& cur = slot_of(t);
       auto tw = Clock::now();
       FinishPull(cur);
       report.pull_wait_seconds += Since(tw);
@@ -254,14 +257,12 @@ class Worker {
         grads_.Shape(tables_, 0);
       }
       const auto tp = Clock::now();
+      if (k >= 1) client_->WaitPushes(k - 1);  // after this push: at most k in flight
       client_->Push(cur.batch.keys, grads_);
-      if (t + 1 < steps && !prefetched) {
-        client_->WaitPushes(k);
-        report.push_seconds += Since(tp);
-        StartBatch(t + 1, own, &next, &report);
-      } else {
-        report.push_seconds += Since(tp);
-      }
+      if (depth == 0 && t + 1 < steps) client_->WaitPushes(k);
+      report.push_seconds += Since(tp);
+      // cur's pull is consumed and Push copied its keys: the slot is free.
+      if (t + 1 + depth < steps) StartBatch(t + 1 + depth, own, &slot_of(t + 1 + depth), &report);
       ++report.batches;
     }
     const auto tw = Clock::now();
