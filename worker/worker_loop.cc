@@ -236,8 +236,10 @@ class Worker {
     // within the staleness bound, and waiting for acks just before a push
     // (not before a pull) keeps at most k pushes unacknowledged while the
     // wait overlaps the pulls in flight. With k = 0 (and --sync) there is no
-    // prefetch: batch t+1 is pulled after push t is acknowledged.
-    const int depth = std::min(k, kMaxPrefetch);
+    // prefetch: batch t+1 is pulled after push t is acknowledged. With the
+    // row cache, depth stays 1: its freshness bound (row_cache.h) counts on
+    // a pulled row missing at most one push.
+    const int depth = std::min(k, cache_ ? 1 : kMaxPrefetch);
     Slot slots[kMaxPrefetch + 1];
     const auto slot_of = [&](std::int64_t step) -> Slot& { return slots[step % (depth + 1)]; };
     for (std::int64_t s = 0; s < std::min<std::int64_t>(steps, depth + 1); ++s) StartBatch(s, own, &slot_of(s), &report);
