@@ -32,6 +32,20 @@ double Seconds() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
 
+// Test hook for the workers' wait watchdog (PsClient, --stall-timeout): the
+// server rank named by RECSYS_DEBUG_MUTE_RANK stops answering (sleeps until
+// the job is brought down) at its RECSYS_DEBUG_MUTE_AFTER-th pull or push
+// (default 20), while the workers wait for its replies.
+void MaybeDebugMute(int rank) {
+  static const char* const r = std::getenv("RECSYS_DEBUG_MUTE_RANK");
+  if (r == nullptr || std::atoi(r) != rank) return;
+  static const char* const after = std::getenv("RECSYS_DEBUG_MUTE_AFTER");
+  static long requests = 0;
+  if (++requests < (after ? std::atol(after) : 20)) return;
+  RECSYS_LOG("debug: no longer answering pulls and pushes (RECSYS_DEBUG_MUTE_RANK)");
+  for (;;) std::this_thread::sleep_for(std::chrono::seconds(1));
+}
+
 class Server {
  public:
   Server(Transport& transport, const Topology& topology, const Config& config, const Setup& setup)
@@ -110,6 +124,7 @@ class Server {
         return true;
       case kTagPull:
       case kTagPush:
+        MaybeDebugMute(transport_.rank());
         if (!sync_) {
           if (m.tag == kTagPull) {
             AnswerPull(m, /*touch=*/true);

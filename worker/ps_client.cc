@@ -2,12 +2,15 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <cstring>
+#include <string>
 
 #include "common/error.h"
 #include "common/keys.h"
 #include "common/sharding.h"
 #include "common/wire.h"
+#include "ps/coordinator.h"  // StallError
 
 namespace recsys {
 
@@ -33,6 +36,7 @@ PsClient::PsClient(Transport* transport, const Topology& topology, std::vector<T
   for (std::int64_t r = 0; r < max_rows; ++r) dense_keys_.push_back(MakeKey(kFieldDense, static_cast<std::uint64_t>(r)));
   // Dense blocks are pulled whole at every step; their routes are fixed.
   const int servers = topology_.servers();
+  awaiting_.assign(static_cast<std::size_t>(servers), 0);
   dense_routes_.assign(static_cast<std::size_t>(servers), std::vector<std::vector<std::int32_t>>(tables_.size()));
   for (std::size_t t = 0; t < tables_.size(); ++t) {
     for (std::int64_t i = 0; i < tables_[t].dense_rows(); ++i) {
@@ -123,6 +127,7 @@ PsClient::Ticket PsClient::Pull(const std::vector<Key>& keys, ParamBuffers* rows
       }
     }
     ++pending->replies_left;
+    ++awaiting_[static_cast<std::size_t>(s)];
     transport_->Send(topology_.ServerRank(s), eval ? kTagEvalPull : kTagPull, std::move(frame));
   }
   // Nothing to pull: done at once (the slot stays free).
@@ -177,6 +182,7 @@ void PsClient::Push(const std::vector<Key>& keys, const ParamBuffers& grads) {
     RECSYS_CHECK(frame.size() == bytes, "push frame of ", frame.size(), " bytes, sized ", bytes);
     pushed_bytes_ += frame.size();
     ++messages;
+    ++awaiting_[static_cast<std::size_t>(s)];
     transport_->Send(topology_.ServerRank(s), kTagPush, std::move(frame));
   }
   if (messages > 0) pushes_in_flight_.push_back(PendingPush{ticket, messages});
@@ -199,26 +205,63 @@ void PsClient::WaitUntil(Done done) {
     if (done()) return;
   }
   Backoff backoff;
+  auto heard = std::chrono::steady_clock::now();  // start of the wait, then the last reply
   while (!done()) {
     if (Poll()) {
       backoff.Reset();
+      heard = std::chrono::steady_clock::now();
     } else {
+      if (while_waiting_) while_waiting_();
+      if (stall_timeout_.count() > 0) CheckStall(heard);
       backoff.Wait();
     }
   }
+}
+
+void PsClient::SetStallTimeout(double seconds, std::function<void()> while_waiting) {
+  stall_timeout_ = std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+      std::chrono::duration<double>(std::max(0.0, seconds)));
+  while_waiting_ = std::move(while_waiting);
+}
+
+void PsClient::CheckStall(std::chrono::steady_clock::time_point since) const {
+  const auto silent = std::chrono::steady_clock::now() - since;
+  if (silent <= stall_timeout_) return;
+  std::string servers;
+  for (std::size_t s = 0; s < awaiting_.size(); ++s) {
+    if (awaiting_[s] <= 0) continue;
+    const int rank = topology_.ServerRank(static_cast<int>(s));
+    servers += Concat(servers.empty() ? "" : ", ", "rank ", rank, " (server ", s, ")");
+  }
+  char secs[32];
+  std::snprintf(secs, sizeof(secs), "%.1f", std::chrono::duration<double>(silent).count());
+  const int rank = transport_->rank();
+  throw StallError(Concat("rank ", rank, " (worker ", topology_.WorkerIndex(rank), ") waited ", secs,
+                          " s for a reply from ", servers.empty() ? std::string("the servers") : servers,
+                          " (--stall-timeout ", std::chrono::duration<double>(stall_timeout_).count(),
+                          "); aborting the job. That server is stuck or dead, or (--sync) waits for a stalled worker."));
 }
 
 bool PsClient::Poll() {
   bool any = false;
   while (transport_->TryRecv(Transport::kAnySource, kTagPullReply, &message_)) {
     HandlePullReply(message_);
+    Answered(message_.source);
     any = true;
   }
   while (transport_->TryRecv(Transport::kAnySource, kTagPushAck, &message_)) {
     HandlePushAck(message_);
+    Answered(message_.source);
     any = true;
   }
   return any;
+}
+
+void PsClient::Answered(int source) {
+  const int s = topology_.ServerIndex(source);
+  if (s >= 0 && s < topology_.servers() && awaiting_[static_cast<std::size_t>(s)] > 0) {
+    --awaiting_[static_cast<std::size_t>(s)];
+  }
 }
 
 void PsClient::HandlePullReply(const Message& m) {

@@ -6,7 +6,9 @@
 #ifndef RECSYS_WORKER_PS_CLIENT_H_
 #define RECSYS_WORKER_PS_CLIENT_H_
 
+#include <chrono>
 #include <cstdint>
+#include <functional>
 #include <vector>
 
 #include "common/table_spec.h"
@@ -55,6 +57,14 @@ class PsClient {
   void WaitPushes(int max_in_flight);
   int pushes_in_flight() const { return static_cast<int>(pushes_in_flight_.size()); }
 
+  // The watchdog of the waits (--stall-timeout): once set, Wait and
+  // WaitPushes throw StallError, naming this worker's rank and the server
+  // ranks it still waits on, when no reply has come for `seconds` (0: never).
+  // `while_waiting` (may be empty) runs at every backoff step of a wait, so
+  // the worker can tell the coordinator's watchdog it is alive and watching
+  // its servers (the coordinator cannot tell which server a worker waits on).
+  void SetStallTimeout(double seconds, std::function<void()> while_waiting);
+
   // Bytes of pull replies received and push messages sent, since creation.
   std::uint64_t pulled_bytes() const { return pulled_bytes_; }
   std::uint64_t pushed_bytes() const { return pushed_bytes_; }
@@ -95,6 +105,11 @@ class PsClient {
   void HandlePushAck(const Message& m);
   template <typename Done>
   void WaitUntil(Done done);
+  // One request to the server of rank `source` is answered (watchdog).
+  void Answered(int source);
+  // Throws StallError if nothing has been heard for stall_timeout_ since
+  // `since` (the start of the wait or the last reply).
+  void CheckStall(std::chrono::steady_clock::time_point since) const;
 
   // Constant after construction.
   Transport* transport_;
@@ -105,7 +120,11 @@ class PsClient {
   // Per server, per dense table: the block rows it holds (they never change).
   std::vector<std::vector<std::vector<std::int32_t>>> dense_routes_;
 
+  std::chrono::steady_clock::duration stall_timeout_{0};  // zero: no watchdog
+  std::function<void()> while_waiting_;
+
   std::uint64_t next_request_ = 1;
+  std::vector<int> awaiting_;  // per server: requests sent and not yet answered (watchdog)
   std::vector<PendingPull> pulls_;          // pool; at most a few in use
   std::vector<PendingPush> pushes_in_flight_;  // oldest first
   std::uint64_t pulled_bytes_ = 0;

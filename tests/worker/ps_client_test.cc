@@ -347,6 +347,62 @@ TEST(PsClientTest, StalenessWindowBoundsPushesInFlight) {
   }
 }
 
+// --stall-timeout inside the worker: a wait on a server that never answers
+// throws StallError naming the worker's rank and that server's, and not the
+// server that did answer; the wait calls its keep-alive hook meanwhile.
+TEST(PsClientTest, WaitOnASilentServerThrowsStallErrorNamingIt) {
+  const std::vector<TableSpec> tables = Tables();
+  const std::vector<Key> keys = Keys();
+  const Topology topology(4, 2);  // coordinator 0, servers 1 and 2, worker 3
+  std::string pull_error, push_error;
+  int keep_alive_calls = 0;
+  RunWithDeadline(4, [&](int rank, Transport& t) {
+    switch (rank) {
+      case 0: {  // a minimal coordinator for the one real server (rank 1)
+        SetupMessage setup;
+        setup.tables = tables;
+        SendControl(t, 1, kTagSetup, setup);
+        t.Recv(3, kTagClientDone);
+        Command stop;
+        stop.kind = Command::kStop;
+        SendControl(t, 1, kTagCommand, stop);
+        break;
+      }
+      case 1:
+        RunServer(t, topology, ServerConfig("sgd", 1.0f));
+        break;
+      case 2:  // the silent server: receives nothing, answers nothing
+        t.Recv(3, kTagClientDone);
+        break;
+      default: {
+        PsClient ps(&t, topology, tables, /*send_empty=*/false);
+        ps.SetStallTimeout(0.3, [&] { ++keep_alive_calls; });
+        ParamBuffers rows;
+        try {
+          ps.Wait(ps.Pull(keys, &rows));
+        } catch (const StallError& e) {
+          pull_error = e.what();
+        }
+        try {
+          ps.Push(keys, Gradients(tables, keys, 0));
+          ps.WaitPushes(0);
+        } catch (const StallError& e) {
+          push_error = e.what();
+        }
+        t.Send(0, kTagClientDone, Bytes());
+        t.Send(2, kTagClientDone, Bytes());
+        break;
+      }
+    }
+  });
+  for (const std::string& error : {pull_error, push_error}) {
+    EXPECT_NE(error.find("rank 3 (worker 0) waited"), std::string::npos) << error;
+    EXPECT_NE(error.find("for a reply from rank 2 (server 1) (--stall-timeout 0.3)"), std::string::npos) << error;
+    EXPECT_EQ(error.find("rank 1 (server 0)"), std::string::npos) << error;
+  }
+  EXPECT_GT(keep_alive_calls, 0);
+}
+
 TEST(PsClientTest, AdamTrajectoryDoesNotDependOnTheNumberOfServers) {
   const std::vector<TableSpec> tables = Tables();
   const std::vector<Key> keys = Keys();
