@@ -110,6 +110,14 @@ class Worker {
       train_sorted_[u] = users_[u].train;
       std::sort(train_sorted_[u].begin(), train_sorted_[u].end());
       train_sorted_[u].erase(std::unique(train_sorted_[u].begin(), train_sorted_[u].end()), train_sorted_[u].end());
+      // Each positive draws --neg-ratio negatives among the items the user
+      // has not trained on; fewer such items than that is an option out of range.
+      const std::size_t all = sampler_->items().size();
+      const std::size_t unseen = all > train_sorted_[u].size() ? all - train_sorted_[u].size() : 0;
+      if (!loss_->pairwise() && static_cast<std::size_t>(config_.neg_ratio) > unseen) {
+        throw InputError(Concat("--neg-ratio ", config_.neg_ratio, " is larger than the ", unseen, " of the ", all,
+                                " items that user ", users_[u].user, " has not interacted with; lower --neg-ratio"));
+      }
     }
     batcher_ = std::make_unique<BatchBuilder>(setup.slot_field, &data_);
     evaluator_ = std::make_unique<Evaluator>(config_, &users_, &data_, sampler_.get());
@@ -120,6 +128,11 @@ class Worker {
     // The coordinator says why when the cache is off (staleness < 2).
     if (config_.cache_rows > 0 && config_.staleness >= 2) {
       cache_ = std::make_unique<RowCache>(tables_, static_cast<std::size_t>(config_.cache_rows), config_.staleness);
+    }
+    // A wait on the servers longer than --stall-timeout ends the job naming
+    // the server; meanwhile the coordinator hears that this worker is alive.
+    if (config_.stall_timeout > 0) {
+      client_->SetStallTimeout(config_.stall_timeout, [this] { ReportProgress(last_progress_); });
     }
   }
 
@@ -159,14 +172,18 @@ class Worker {
   // The same messages feed the coordinator's live progress line, so they
   // are sent even without a watchdog (one small message a second).
   void ReportProgress(int epoch, std::int64_t step, double loss_sum = 0.0, std::uint64_t examples = 0) {
-    const auto now = Clock::now();
-    if (now < next_progress_) return;
-    next_progress_ = now + progress_interval_;
     Progress p;
     p.epoch = epoch;
     p.step = step;
     p.loss_sum = loss_sum;
     p.examples = examples;
+    ReportProgress(p);
+  }
+  void ReportProgress(const Progress& p) {
+    last_progress_ = p;
+    const auto now = Clock::now();
+    if (now < next_progress_) return;
+    next_progress_ = now + progress_interval_;
     SendControl(transport_, 0, kTagProgress, p);
   }
 
@@ -326,6 +343,7 @@ class Worker {
   const Clock::duration progress_interval_;
 
   Clock::time_point next_progress_{};
+  Progress last_progress_;  // resent while PsClient waits (the stall watchdog)
   Dataset data_;
   std::vector<UserHistory> users_;
   std::vector<std::vector<std::uint64_t>> train_sorted_;  // per user: training items, sorted
