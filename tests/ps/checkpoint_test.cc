@@ -1,8 +1,10 @@
 #include "ps/checkpoint.h"
 
 #include <gtest/gtest.h>
+
 #include <stdlib.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -422,6 +424,43 @@ TEST(CheckpointJobTest, ResumedSyncRunMatchesUninterruptedOneOnMoreServers) {
   ASSERT_EQ(eval.size(), 1u);
   EXPECT_EQ(eval[0].metrics.hits, full[1].metrics.hits);
   EXPECT_EQ(eval[0].metrics.ndcg, full[1].metrics.ndcg);
+}
+
+// The complete checkpoints (ckpt-<epoch> folders with a MANIFEST) in `dir`, sorted.
+std::vector<std::string> Checkpoints(const std::string& dir) {
+  std::vector<std::string> names;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(dir, ec)) {
+    if (fs::exists(entry.path() / "MANIFEST")) names.push_back(entry.path().filename().string());
+  }
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+// When checkpoints are due: --checkpoint-every N epochs, --checkpoint-minutes
+// M (at the first epoch end M minutes after the previous one), always after
+// the last epoch; --keep-checkpoints K leaves the K newest; LATEST names the
+// newest.
+TEST(CheckpointJobTest, CheckpointsAreDueByEpochsOrMinutesAndTheNewestAreKept) {
+  TempDir tmp;
+  const std::string every = tmp.path() + "/every";
+  RunJob(4, JobConfig({"--epochs", "5", "--checkpoint-dir", every, "--checkpoint-every", "2", "--keep-checkpoints", "9"}));
+  EXPECT_EQ(Checkpoints(every), (std::vector<std::string>{"ckpt-2", "ckpt-4", "ckpt-5"}));
+  EXPECT_EQ(ReadAll(every + "/LATEST"), "ckpt-5\n");
+
+  const std::string rarely = tmp.path() + "/rarely";
+  RunJob(4, JobConfig({"--epochs", "3", "--checkpoint-dir", rarely, "--checkpoint-minutes", "1000"}));
+  EXPECT_EQ(Checkpoints(rarely), (std::vector<std::string>{"ckpt-3"}));
+
+  const std::string often = tmp.path() + "/often";  // every epoch takes longer than 6 microseconds
+  RunJob(4, JobConfig({"--epochs", "3", "--checkpoint-dir", often, "--checkpoint-minutes", "1e-7", "--keep-checkpoints",
+                       "9"}));
+  EXPECT_EQ(Checkpoints(often), (std::vector<std::string>{"ckpt-1", "ckpt-2", "ckpt-3"}));
+
+  const std::string kept = tmp.path() + "/kept";
+  RunJob(4, JobConfig({"--epochs", "4", "--checkpoint-dir", kept, "--keep-checkpoints", "2"}));
+  EXPECT_EQ(Checkpoints(kept), (std::vector<std::string>{"ckpt-3", "ckpt-4"}));
+  EXPECT_EQ(ReadAll(kept + "/LATEST"), "ckpt-4\n");
 }
 
 TEST(CheckpointJobTest, MismatchedResumeIsRefusedBeforeLoading) {
