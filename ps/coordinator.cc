@@ -237,9 +237,12 @@ class Watchdog {
       if (done[i]) continue;
       const auto it = last_heard_.find(ranks[i]);
       const double since = now - std::max(start, it == last_heard_.end() ? start : it->second);
-      if (since <= timeout_) continue;
-      worst = std::max(worst, since);
       const Role role = topology_.RoleOf(ranks[i]);
+      // A worker waiting on a server runs its own watchdog (PsClient), which
+      // can name the server: give it the first word, half a timeout earlier.
+      const double limit = role == Role::kWorker ? timeout_ + std::max(1.0, 0.5 * timeout_) : timeout_;
+      if (since <= limit) continue;
+      worst = std::max(worst, since);
       const int index = role == Role::kServer ? topology_.ServerIndex(ranks[i]) : topology_.WorkerIndex(ranks[i]);
       stalled += Concat(stalled.empty() ? "" : ", ", "rank ", ranks[i], " (", RoleName(role), " ", index, ")");
     }
@@ -248,7 +251,7 @@ class Watchdog {
     std::snprintf(secs, sizeof(secs), "%.1f", worst);
     throw StallError(Concat(stalled, " made no progress for ", secs, " s while the coordinator waited for ", what,
                             " (--stall-timeout ", timeout_,
-                            "); aborting the job. A worker that waits on a stuck parameter server stalls too."));
+                            "); aborting the job."));
   }
 
   Transport& transport_;
