@@ -6,8 +6,10 @@
 #
 # Targets: one per data reader (ml-100k u.data, u.user, u.item; ml-1m; ncf
 # with its .test.negative; csv with --eval-candidates), the pull/push frames
-# as a server reads them, and control messages. Seed inputs are written here
-# (small made-up files, never MovieLens data) into build-fuzz/seeds/TARGET;
+# as a server reads them, control messages, and the checkpoint loader
+# (MANIFEST, shard files, LATEST). Seed inputs are written here (small
+# made-up files, never MovieLens data; for fuzz_checkpoint, a real checkpoint
+# of a tiny synthetic job run here) into build-fuzz/seeds/TARGET;
 # what the fuzzer finds grows build-fuzz/corpus/TARGET from run to run.
 # A crash, sanitizer report, leak, timeout (10 s) or out-of-memory (2 GiB)
 # saves the input as build-fuzz/findings/TARGET-* and makes the script exit
@@ -18,7 +20,8 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 seconds="${1:-60}"
 [ $# -gt 0 ] && shift
 build="${FUZZ_BUILD_DIR:-$root/build-fuzz}"
-all=(fuzz_ml100k_data fuzz_ml100k_user fuzz_ml100k_item fuzz_ml1m fuzz_ncf fuzz_csv fuzz_wire_frame fuzz_control)
+all=(fuzz_ml100k_data fuzz_ml100k_user fuzz_ml100k_item fuzz_ml1m fuzz_ncf fuzz_csv fuzz_wire_frame fuzz_control
+     fuzz_checkpoint)
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=("${all[@]}")
 
@@ -38,7 +41,10 @@ fi
 
 cmake -S "$root" -B "$build" -DCMAKE_CXX_COMPILER=clang++-14 -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRECSYS_FUZZ=ON \
   >/dev/null
-cmake --build "$build" -j"$(nproc)" --target "${targets[@]}"
+build_targets=("${targets[@]}")
+# fuzz_checkpoint's seeds come from a checkpoint written by a real job.
+[[ " ${targets[*]} " == *" fuzz_checkpoint "* ]] && build_targets+=(recsys_worker)
+cmake --build "$build" -j"$(nproc)" --target "${build_targets[@]}"
 
 # ---- seeds: one small well-formed input per shape (see each target's header) ----
 seeds="$build/seeds"
@@ -65,6 +71,21 @@ seed fuzz_csv candidates 'user,item,ts\n2,3,1\n2,4,2\n4,5,1\n4,6,2\n%%%%\n(2,4)\
 for t in "${targets[@]}"; do  # binary seeds, made by the target's own encoders
   case "$t" in
     fuzz_wire_frame|fuzz_control) mkdir -p "$seeds/$t"; RECSYS_FUZZ_SEEDS="$seeds/$t" "$build/tests/fuzz/$t" ;;
+    fuzz_checkpoint)
+      # Two tiny jobs of 2 servers write real checkpoints: MF with AdaGrad
+      # state (sparse tables) and NeuMF (dense blocks, Adam state). The
+      # instrumented build runs them; Open MPI's leaks are not ours.
+      mkdir -p "$seeds/$t" "$build/seed-checkpoints"
+      for spec in mf:adagrad neumf:adam; do
+        model="${spec%%:*}"
+        ck="$build/seed-checkpoints/$model"
+        rm -rf "$ck"
+        ASAN_OPTIONS=detect_leaks=0 RECSYS_BIN="$build/recsys_worker" "$root/launch/local.sh" -n 4 -- \
+          --model "$model" --optimizer "${spec#*:}" --users 30 --items 40 --interactions-per-user 6 --eval-negatives 10 --dim 4 --epochs 1 --servers 2 --checkpoint-dir "$ck" \
+          >"$ck.log" 2>&1 || { cat "$ck.log"; exit 1; }
+        RECSYS_FUZZ_SEEDS="$seeds/$t" RECSYS_FUZZ_CHECKPOINT="$ck/ckpt-1" "$build/tests/fuzz/$t"
+        for f in real body fixed; do mv "$seeds/$t/$f" "$seeds/$t/$model-$f"; done
+      done ;;
   esac
 done
 # Separators and tokens of the text formats.
@@ -86,6 +107,32 @@ cat > "$build/readers.dict" <<'DICT'
 "M"
 "F"
 DICT
+# Field names and markers of the manifest and shard files.
+cat > "$build/checkpoint.dict" <<'DICT'
+"recsys-ps checkpoint\x0a"
+"version 1\x0a"
+"epoch "
+"model "
+"servers "
+"workers "
+"setting "
+"table "
+"shard "
+"result "
+"checksum "
+"shard-0.bin"
+"shard-1.bin"
+"ckpt-1"
+".."
+"/"
+"RPSSHARD"
+"RPSEND!!"
+"\x01\x00\x00\x00"
+"\xff\xff\xff\xff\xff\xff\xff\x7f"
+"18446744073709551615"
+"0x1p+0"
+"\x0a%%\x0a"
+DICT
 
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1}"
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1}"
@@ -94,7 +141,11 @@ summary="$build/fuzz-summary.txt"
 : > "$summary"
 for t in "${targets[@]}"; do
   dict=()
-  case "$t" in fuzz_wire_frame|fuzz_control) ;; *) dict=(-dict="$build/readers.dict") ;; esac
+  case "$t" in
+    fuzz_wire_frame|fuzz_control) ;;
+    fuzz_checkpoint) dict=(-dict="$build/checkpoint.dict") ;;
+    *) dict=(-dict="$build/readers.dict") ;;
+  esac
   mkdir -p "$build/corpus/$t"
   # Inputs of past findings (tests/fuzz/regressions) run first, every time.
   inputs=("$build/corpus/$t" "$seeds/$t")
