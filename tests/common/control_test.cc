@@ -80,9 +80,17 @@ TEST(Control, BoolByteOtherThanZeroOrOneIsRefused) {
   SetupMessage setup;
   setup.restore.with_state = true;
   Bytes bytes = EncodeControl(setup);
-  // with_state is the last field of the message.
-  ASSERT_EQ(static_cast<int>(bytes.back()), 1);
-  bytes.back() = 2;
+  setup.restore.with_state = false;
+  const Bytes without = EncodeControl(setup);
+  // The one byte that differs is with_state's.
+  ASSERT_EQ(bytes.size(), without.size());
+  std::size_t at = bytes.size();
+  for (std::size_t i = 0; i < bytes.size(); ++i) {
+    if (bytes[i] != without[i]) at = i;
+  }
+  ASSERT_LT(at, bytes.size());
+  ASSERT_EQ(static_cast<int>(bytes[at]), 1);
+  bytes[at] = 2;
   const std::string error = DecodeError([&] { (void)DecodeControl<SetupMessage>(bytes, "setup message"); });
   EXPECT_NE(error.find("malformed setup message"), std::string::npos) << error;
   EXPECT_NE(error.find("bool byte 2 is neither 0 nor 1"), std::string::npos) << error;
