@@ -188,7 +188,11 @@ class Worker {
   }
 
   // Batches pulled ahead of the one computing (at most; also <= staleness).
-  static constexpr int kMaxPrefetch = 2;
+  // 2 was measured 1.05-1.26x faster (within the machine's noise), but on 16
+  // ranks (11 workers) it cost the towers' models 0.02-0.05 HR@10 against
+  // --sync (NFM 0.613/0.628 vs 0.641/0.647 at depth 1, MovieLens-100k, seed
+  // 1, 8 epochs): the dense blocks then miss two pushes of every worker.
+  static constexpr int kMaxPrefetch = 1;
 
   // One slot of the pipeline: a batch and its pulled rows.
   struct Slot {
