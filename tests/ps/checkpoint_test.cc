@@ -21,30 +21,20 @@
 #include "ps/optimizer.h"
 #include "ps/server_shard.h"
 #include "worker/run.h"
+#include "tests/file_test_util.h"
 
 namespace recsys {
 namespace {
 
 namespace fs = std::filesystem;
+using testing_util::ReadAll;
+using testing_util::WriteAll;
 
 constexpr std::uint64_t kSeed = 99;
 
-// A fresh folder under TMPDIR, removed with the test.
-class TempDir {
+class TempDir : public testing_util::TempDir {
  public:
-  TempDir() {
-    std::string pattern = (fs::temp_directory_path() / "recsys_ckpt_test.XXXXXX").string();
-    RECSYS_CHECK(::mkdtemp(pattern.data()) != nullptr);
-    path_ = pattern;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
+  TempDir() : testing_util::TempDir("recsys_ckpt_test") {}
 };
 
 std::vector<TableSpec> Specs() {
@@ -85,16 +75,6 @@ std::unique_ptr<ServerShard> TrainedShard(std::uint64_t salt = 0) {
     shard->Push(1, &key, 1, grad.data());
   }
   return shard;
-}
-
-std::string ReadAll(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-}
-
-void WriteAll(const std::string& path, const std::string& bytes) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
 }
 
 // Expects InputError whose message contains `part`.

@@ -23,11 +23,14 @@
 #include "ps/embedding_table.h"
 #include "ps/optimizer.h"
 #include "ps/server_shard.h"
+#include "tests/file_test_util.h"
 
 namespace recsys {
 namespace {
 
 namespace fs = std::filesystem;
+using testing_util::ReadAll;
+using testing_util::WriteAll;
 
 constexpr std::uint64_t kSeed = 77;
 
@@ -331,7 +334,9 @@ TEST(LargeTableTest, MinCountAndExpiryDoNotDependOnTheNumberOfServers) {
     const Real* a = one.table(0).Find(k);
     const Real* b = many[static_cast<std::size_t>(ShardOf(0, k, kShards))]->table(0).Find(k);
     ASSERT_EQ(a == nullptr, b == nullptr) << k;
-    if (a) EXPECT_EQ(std::memcmp(a, b, sizeof(Real) * static_cast<std::size_t>(one.stride(0))), 0) << k;
+    if (a) {
+      EXPECT_EQ(std::memcmp(a, b, sizeof(Real) * static_cast<std::size_t>(one.stride(0))), 0) << k;
+    }
   }
 }
 
@@ -374,32 +379,10 @@ TEST(LargeTableTest, RowsUntouchedForEEpochsAreDroppedAtTheEpochEnd) {
 // ---------------------------------------------------------------------------
 // Checkpoints carry the epochs and the pending counts.
 
-class TempDir {
+class TempDir : public testing_util::TempDir {
  public:
-  TempDir() {
-    std::string pattern = (fs::temp_directory_path() / "recsys_large_test.XXXXXX").string();
-    RECSYS_CHECK(::mkdtemp(pattern.data()) != nullptr);
-    path_ = pattern;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
+  TempDir() : testing_util::TempDir("recsys_large_test") {}
 };
-
-std::string ReadAll(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-}
-
-void WriteAll(const std::string& path, const std::string& bytes) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-}
 
 // One sparse table of width 5 with SGD: rows of 8 + 20 + 4 bytes.
 std::unique_ptr<ServerShard> TrackedShard() {

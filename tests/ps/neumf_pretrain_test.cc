@@ -22,6 +22,7 @@
 #include "ps/optimizer.h"
 #include "ps/server_shard.h"
 #include "tests/models/model_test_util.h"
+#include "tests/file_test_util.h"
 
 namespace recsys {
 namespace {
@@ -29,21 +30,9 @@ namespace {
 namespace fs = std::filesystem;
 using testing_util::Params;
 
-class TempDir {
+class TempDir : public testing_util::TempDir {
  public:
-  TempDir() {
-    std::string pattern = (fs::temp_directory_path() / "recsys_neumf_test.XXXXXX").string();
-    RECSYS_CHECK(::mkdtemp(pattern.data()) != nullptr);
-    path_ = pattern;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
+  TempDir() : testing_util::TempDir("recsys_neumf_test") {}
 };
 
 constexpr int kDim = 4;

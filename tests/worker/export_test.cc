@@ -17,33 +17,18 @@
 #include "ps/checkpoint.h"
 #include "ps/optimizer.h"
 #include "ps/server_shard.h"
+#include "tests/file_test_util.h"
 
 namespace recsys {
 namespace {
 
 namespace fs = std::filesystem;
+using testing_util::ReadAll;
 
-class TempDir {
+class TempDir : public testing_util::TempDir {
  public:
-  TempDir() {
-    std::string pattern = (fs::temp_directory_path() / "recsys_export_test.XXXXXX").string();
-    RECSYS_CHECK(::mkdtemp(pattern.data()) != nullptr);
-    path_ = pattern;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
+  TempDir() : testing_util::TempDir("recsys_export_test") {}
 };
-
-std::string ReadAll(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-}
 
 TEST(NpyHeaderTest, IsVersion1With128BytesAndTheShape) {
   const std::string h = NpyHeader("<f4", 12345, 17);
