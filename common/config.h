@@ -23,6 +23,8 @@ struct Config {
   // Optimisation.
   std::string optimizer = "adam";
   float lr = 0.001f;
+  // Step of the dense blocks (the towers' weights; 0: lr).
+  float dense_lr = 0.0f;
   int epochs = 20;
   int batch_size = 256;
   int neg_ratio = 4;
@@ -48,6 +50,10 @@ struct Config {
   // Parameter servers.
   int servers = 0;  // 0: default for the number of ranks
   int staleness = 2;
+  // Batches a worker pulls ahead of the one it computes (at most staleness).
+  // Default: 1, or 0 for models with a deep tower, whose dense blocks then
+  // see the worker's own last push (README, "Asynchronous vs synchronous").
+  int prefetch = 1;
   bool sync = false;
 
   std::uint64_t seed = 1;

@@ -1,22 +1,24 @@
 #!/usr/bin/env bash
 # Quality table on MovieLens-100k: each configuration trained with 3 seeds on
-# 6 ranks; reports HR@10 / NDCG@10 (mean and spread over seeds) of the final
+# 6 ranks (--ranks); reports HR@10 / NDCG@10 (mean and spread over seeds) of the final
 # record (the last epoch, or the epoch chosen on --validation), epochs and
 # time, as CSV and a Markdown table.
 #
-#   launch/quality.sh [--data DIR] [--seeds "1 2 3"] [--out DIR] [--only NAME] [-- extra recsys_worker args]
+#   launch/quality.sh [--data DIR] [--seeds "1 2 3"] [--ranks 6] [--out DIR] [--only NAME[,NAME...]] [-- extra recsys_worker args]
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 data="$root/../shared/datasets/ml-100k"
 seeds="1 2 3"
 out="$root/out/quality"
 only=""
+ranks=6
 while [ $# -gt 0 ]; do
   case "$1" in
     --data) data="$2"; shift 2 ;;
     --seeds) seeds="$2"; shift 2 ;;
     --out) out="$2"; shift 2 ;;
     --only) only="$2"; shift 2 ;;
+    --ranks) ranks="$2"; shift 2 ;;
     --) shift; break ;;
     *) echo "quality.sh: unknown argument $1" >&2; exit 2 ;;
   esac
@@ -53,7 +55,7 @@ for entry in "${configs[@]}"; do
     m="$out/$name-$seed.jsonl"
     start=$(date +%s.%N)
     # shellcheck disable=SC2086
-    RECSYS_BIN="$bin" "$root/launch/local.sh" -n 6 -- $args --format ml-100k --data "$data" --seed "$seed" \
+    RECSYS_BIN="$bin" "$root/launch/local.sh" -n "$ranks" -- $args --format ml-100k --data "$data" --seed "$seed" \
       --metrics-out "$m" "${extra[@]}" > "$out/$name-$seed.log" 2>&1 || { echo "$name seed $seed failed; see $out/$name-$seed.log" >&2; continue; }
     end=$(date +%s.%N)
     python3 - "$m" "$name" "$seed" "$start" "$end" "$args ${extra[*]}" >> "$csv" <<'PY'

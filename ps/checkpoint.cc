@@ -756,6 +756,7 @@ std::vector<std::pair<std::string, std::string>> ResumeSettings(const Config& c)
       {"--init-scale", ExactDouble(c.init_scale)},
       {"--optimizer", c.optimizer},
       {"--lr", ExactDouble(c.lr)},
+      {"--dense-lr", ExactDouble(c.dense_lr != 0.0f ? c.dense_lr : c.lr)},
       {"--l2", ExactDouble(c.l2)},
       {"--neg-ratio", Concat(c.neg_ratio)},
       {"--batch-size", Concat(c.batch_size)},
@@ -782,6 +783,10 @@ void CheckResumeSettings(const std::string& manifest_path, const Manifest& m, co
   for (const auto& [name, value] : ResumeSettings(config)) {
     // Init-capture: a lambda may not capture a structured binding in C++17 (clang refuses).
     auto it = std::find_if(m.settings.begin(), m.settings.end(), [&key = name](const auto& s) { return s.first == key; });
+    if (it == m.settings.end() && name == "--dense-lr") {
+      // Checkpoints from before --dense-lr: the dense blocks stepped with --lr.
+      it = std::find_if(m.settings.begin(), m.settings.end(), [](const auto& s) { return s.first == "--lr"; });
+    }
     if (it == m.settings.end()) {
       diffs += Concat("; ", name, " is not recorded");
     } else if (it->second != value) {

@@ -23,6 +23,9 @@ struct OptimizerConfig {
   float beta2 = 0.999f;   // adam
   float eps = 1e-8f;      // adam, adagrad
   float initial_accumulator = 0.0f;  // adagrad
+  // The step of the dense blocks (tower weights); 0: lr. ServerShard gives
+  // the dense tables their own optimizer with this step (--dense-lr).
+  float dense_lr = 0.0f;
 };
 
 // The update rules, with g the gradient and every operation per element:

@@ -180,6 +180,7 @@ class Server {
     OptimizerConfig o;
     o.name = config.optimizer;
     o.lr = config.lr;
+    o.dense_lr = config.dense_lr;
     return o;
   }
 

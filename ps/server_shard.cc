@@ -22,11 +22,16 @@ void CheckDenseKey(const EmbeddingTable& table, Key key, const char* op) {
 // wrap (the order of rows survives, up to new ties).
 constexpr std::uint32_t kTickLimit = 0x80000000u;
 
+std::unique_ptr<Optimizer> MakeDenseOptimizer(OptimizerConfig config) {
+  if (config.dense_lr != 0.0f) config.lr = config.dense_lr;
+  return MakeOptimizer(config);
+}
+
 }  // namespace
 
 ServerShard::ServerShard(const std::vector<TableSpec>& specs, std::uint64_t seed, const OptimizerConfig& optimizer,
                          const ShardPolicy& policy)
-    : policy_(policy), optimizer_(MakeOptimizer(optimizer)) {
+    : policy_(policy), optimizer_(MakeOptimizer(optimizer)), dense_optimizer_(MakeDenseOptimizer(optimizer)) {
   if (policy_.min_count < 1 || policy_.min_count > AdmissionCounter::kMaxMinCount) {
     throw InputError(Concat("--min-count must be in [1, ", AdmissionCounter::kMaxMinCount, "], got ", policy_.min_count));
   }
@@ -40,7 +45,7 @@ ServerShard::ServerShard(const std::vector<TableSpec>& specs, std::uint64_t seed
       tracking.epochs = policy_.expire_after > 0;
       tracking.recency = policy_.evict;
     }
-    tables_.emplace_back(specs[i], seed, optimizer_.get(), tracking);
+    tables_.emplace_back(specs[i], seed, specs[i].dense() ? dense_optimizer_.get() : optimizer_.get(), tracking);
     admission_.push_back(policy_.min_count > 1 && !specs[i].dense()
                              ? std::make_unique<AdmissionCounter>(policy_.min_count, policy_.expire_after > 0)
                              : nullptr);

@@ -137,6 +137,7 @@ class ServerShard {
   // Constant after construction.
   ShardPolicy policy_;
   std::unique_ptr<Optimizer> optimizer_;
+  std::unique_ptr<Optimizer> dense_optimizer_;  // optimizer_ with lr = dense_lr
   // Indexed by TableId. The tables' rows change; the vectors do not.
   std::vector<EmbeddingTable> tables_;
   std::vector<std::unique_ptr<AdmissionCounter>> admission_;

@@ -187,12 +187,13 @@ class Worker {
     SendControl(transport_, 0, kTagProgress, p);
   }
 
-  // Batches pulled ahead of the one computing (at most; also <= staleness).
-  // 2 was measured 1.05-1.26x faster (within the machine's noise), but on 16
-  // ranks (11 workers) it cost the towers' models 0.02-0.05 HR@10 against
-  // --sync (NFM 0.613/0.628 vs 0.641/0.647 at depth 1, MovieLens-100k, seed
-  // 1, 8 epochs): the dense blocks then miss two pushes of every worker.
-  static constexpr int kMaxPrefetch = 1;
+  // Most batches pulled ahead of the one computing (--prefetch, also <=
+  // staleness). At depth d a pull misses the worker's own last d pushes. 2
+  // was measured 1.05-1.26x faster than 1 (within the machine's noise) but
+  // cost the towers' models 0.02-0.05 HR@10 against --sync on 16 ranks; 1
+  // still costs MLP and Wide&Deep 0.02-0.03 there, so towers default to 0
+  // (README, "Asynchronous vs synchronous").
+  static constexpr int kMaxPrefetch = 2;
 
   // One slot of the pipeline: a batch and its pulled rows.
   struct Slot {
@@ -258,9 +259,11 @@ class Worker {
     // (not before a pull) keeps at most k pushes unacknowledged while the
     // wait overlaps the pulls in flight. With k = 0 (and --sync) there is no
     // prefetch: batch t+1 is pulled after push t is acknowledged. With the
-    // row cache, depth stays 1: its freshness bound (row_cache.h) counts on
-    // a pulled row missing at most one push.
-    const int depth = std::min(k, cache_ ? 1 : kMaxPrefetch);
+    // row cache, depth stays <= 1: its freshness bound (row_cache.h) counts
+    // on a pulled row missing at most one push. At depth 0 with k >= 1 the
+    // pull of t+1 is sent after push t, so it sees that push without
+    // waiting for its ack.
+    const int depth = std::min({k, config_.prefetch, cache_ ? 1 : kMaxPrefetch});
     Slot slots[kMaxPrefetch + 1];
     const auto slot_of = [&](std::int64_t step) -> Slot& { return slots[step % (depth + 1)]; };
     for (std::int64_t s = 0; s < std::min<std::int64_t>(steps, depth + 1); ++s) StartBatch(s, own, &slot_of(s), &report);
@@ -282,7 +285,7 @@ class Worker {
       const auto tp = Clock::now();
       if (k >= 1) client_->WaitPushes(k - 1);  // after this push: at most k in flight
       client_->Push(cur.batch.keys, grads_);
-      if (depth == 0 && t + 1 < steps) client_->WaitPushes(k);
+      if (depth == 0 && t + 1 < steps) client_->WaitPushes(k);  // k = 0: the ack before the next pull
       report.push_seconds += Since(tp);
       // cur's pull is consumed and Push copied its keys: the slot is free.
       if (t + 1 + depth < steps) StartBatch(t + 1 + depth, own, &slot_of(t + 1 + depth), &report);

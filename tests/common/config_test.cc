@@ -84,7 +84,21 @@ TEST(ConfigTest, ModelDefaults) {
     EXPECT_EQ(c.neg_ratio, 4) << model;
     EXPECT_EQ(c.epochs, 20) << model;
     EXPECT_EQ(c.optimizer, "adam") << model;
+    EXPECT_EQ(c.prefetch, 1) << model;  // no tower
   }
+  // GMF's L2 (chosen on validation at 30 epochs).
+  EXPECT_FLOAT_EQ(ParseConfig({"--model", "gmf"}).l2, 0.01f);
+  // Models with a deep tower do not pull ahead unless told to.
+  for (const char* model : {"mlp", "neumf", "nfm", "deepfm", "wide_deep"}) {
+    EXPECT_EQ(ParseConfig({"--model", model}).prefetch, 0) << model;
+    EXPECT_EQ(ParseConfig({"--model", model, "--prefetch", "2"}).prefetch, 2) << model;
+  }
+  EXPECT_EQ(ParseConfig({"--model", "mlp", "--layers", "none"}).prefetch, 1);
+}
+
+TEST(ConfigTest, DenseLrDefaultsToLr) {
+  EXPECT_EQ(ParseConfig({"--model", "mlp"}).dense_lr, 0.0f);
+  EXPECT_FLOAT_EQ(ParseConfig({"--model", "mlp", "--dense-lr", "0.0005"}).dense_lr, 0.0005f);
 }
 
 // BPR has its own step, L2 and epochs (tuned for BPR-MF), unless given.
@@ -197,6 +211,10 @@ TEST(ConfigTest, OutOfRangeNumbers) {
   ExpectError({"--l2", "-0.1"}, {"--l2"});
   ExpectError({"--init-scale", "-1"}, {"--init-scale"});
   ExpectError({"--staleness", "-1"}, {"--staleness"});
+  ExpectError({"--prefetch", "-1"}, {"--prefetch"});
+  ExpectError({"--prefetch", "3"}, {"--prefetch"});
+  ExpectError({"--dense-lr", "-0.001"}, {"--dense-lr"});
+  ExpectError({"--dense-lr", "0"}, {"--dense-lr"});
   ExpectError({"--servers", "-2"}, {"--servers"});
   ExpectError({"--eval-negatives", "0"}, {"--eval-negatives"});
 }

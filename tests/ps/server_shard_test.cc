@@ -251,6 +251,37 @@ TEST(ServerShardTest, DenseBlockRowsInitZeroPastDenseSize) {
   EXPECT_EQ(shard.table(2).size(), 3u);
 }
 
+// --dense-lr: the dense blocks step with their own rate, the sparse tables
+// with lr. SGD from the initial rows: one push of gradient 1 moves a row by
+// exactly its table's step.
+TEST(ServerShardTest, DenseBlocksStepWithDenseLr) {
+  OptimizerConfig config;
+  config.name = "sgd";
+  config.lr = 0.5f;
+  config.dense_lr = 0.125f;
+  ServerShard shard(ModelSpecs(), kSeed, config);
+  const Key sparse = MakeKey(kFieldItem, 7), dense = MakeKey(kFieldDense, 1);
+  std::vector<Real> before_s(8), after_s(8), before_d(4), after_d(4);
+  shard.Pull(0, &sparse, 1, before_s.data());
+  shard.Pull(2, &dense, 1, before_d.data());
+  const std::vector<Real> ones(8, 1.0f);
+  shard.Push(0, &sparse, 1, ones.data());
+  shard.Push(2, &dense, 1, ones.data());
+  shard.Pull(0, &sparse, 1, after_s.data());
+  shard.Pull(2, &dense, 1, after_d.data());
+  for (int i = 0; i < 8; ++i) EXPECT_NEAR(before_s[i] - after_s[i], 0.5f, 1e-6f) << i;
+  for (int i = 0; i < 4; ++i) EXPECT_NEAR(before_d[i] - after_d[i], 0.125f, 1e-6f) << i;
+
+  // 0 (the default) means lr; a bad dense step is refused like a bad lr.
+  config.dense_lr = 0.0f;
+  ServerShard same(ModelSpecs(), kSeed, config);
+  same.Push(2, &dense, 1, ones.data());
+  same.Pull(2, &dense, 1, after_d.data());
+  for (int i = 0; i < 4; ++i) EXPECT_NEAR(before_d[i] - after_d[i], 0.5f, 1e-6f) << i;
+  config.dense_lr = -1.0f;
+  EXPECT_THROW(ServerShard(ModelSpecs(), kSeed, config), InputError);
+}
+
 TEST(ServerShardTest, TotalsSumOverTables) {
   ServerShard shard(ModelSpecs(), kSeed, OptimizerConfig{});
   EXPECT_EQ(shard.num_tables(), 3u);
