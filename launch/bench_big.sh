@@ -9,18 +9,16 @@
 # epoch time, and checks that the peak memory per server roughly halves from
 # 4 to 8 servers (8-server mean <= 0.6 x the 4-server mean).
 #
-#   launch/bench_big.sh [--users N] [--items N] [--servers "8 4"] [--out DIR]
+#   launch/bench_big.sh [--users N] [--items N] [--neg-ratio N] [--eval-negatives N] [--servers "8 4"] [--out DIR]
 #
 # Keys: every user (--users, each with 2 interactions: one to train, one held
-# out), its training item and --neg-ratio negatives, its held-out item and
-# --eval-negatives sampled candidates; items are drawn from --items (Zipf for
-# the interactions, uniform for negatives and candidates), so with a billion
-# items nearly every draw is a new key. Since rows are created by pushes
-# only (a9274b8), only the training's keys become rows: ~6 per user (the
-# user, its training item, 4 negatives), so the default 2M users give ~12M
-# rows and ~50M rows need --users 8000000 (not yet run). The README's numbers
-# were measured at b7f6659, when pulls created rows too and the defaults made
-# 50.2M rows (~25 per user, the evaluation's candidates included).
+# out), its training item and its --neg-ratio negatives, drawn from --items
+# (Zipf for the interactions, uniform for negatives), so with a billion items
+# nearly every draw is a new key. Rows are created by pushes only (a9274b8),
+# so only training's keys become rows: 2 + neg-ratio per user, and the
+# defaults (2M users, 24 negatives) make ~50.5M rows from 50M training
+# examples. The held-out item and --eval-negatives candidates per user are
+# read (InitRow for absent rows) but take no memory.
 #
 # Memory: the servers hold ~7.5 GB of rows in all, and a growing slab briefly
 # holds its old copy too, so the script refuses to start a configuration with
@@ -36,7 +34,7 @@ export RECSYS_PROGRESS="${RECSYS_PROGRESS:-plain}"
 
 users=2000000
 items=1000000000
-neg_ratio=4
+neg_ratio=24
 eval_negatives=19
 workers=4
 servers_list="8 4"
@@ -51,7 +49,7 @@ while [ $# -gt 0 ]; do
     --servers) servers_list="$2"; shift 2 ;;
     --min-free-gb) min_free_gb="$2"; shift 2 ;;
     --out) out="$2"; shift 2 ;;
-    -h|--help) sed -n '2,27p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,26p' "$0"; exit 0 ;;
     *) echo "bench_big.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
 done
