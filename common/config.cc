@@ -40,7 +40,10 @@ constexpr ModelDefaults kModelDefaults[] = {
     // with 0.001, 0.678 with lr 0.001 and L2 0.001 (README, "Quality").
     {"gmf", 32, 0.002f, 0.01f, 4, 20, "adam", "", 0.0f},
     {"mlp", 32, 0.001f, 0.0f, 4, 20, "adam", "64,32,16", 0.0f},
-    {"neumf", 32, 0.001f, 0.0f, 4, 20, "adam", "64,32,16", 0.0f},
+    // NeuMF likewise peaks near epoch 12 and falls to ~0.60 HR@10 by epoch
+    // 30 without L2: validation HR@10 (mean of epochs 21-30, seed 1) 0.676
+    // with L2 0.003 vs 0.667 with 0.01 and 0.656 with 0.001.
+    {"neumf", 32, 0.001f, 0.003f, 4, 20, "adam", "64,32,16", 0.0f},
 };
 
 // With --loss bpr, unless given (see ParseArgs).

@@ -86,8 +86,9 @@ TEST(ConfigTest, ModelDefaults) {
     EXPECT_EQ(c.optimizer, "adam") << model;
     EXPECT_EQ(c.prefetch, 1) << model;  // no tower
   }
-  // GMF's L2 (chosen on validation at 30 epochs).
+  // GMF's and NeuMF's L2 (chosen on validation at 30 epochs).
   EXPECT_FLOAT_EQ(ParseConfig({"--model", "gmf"}).l2, 0.01f);
+  EXPECT_FLOAT_EQ(ParseConfig({"--model", "neumf"}).l2, 0.003f);
   // Models with a deep tower do not pull ahead unless told to.
   for (const char* model : {"mlp", "neumf", "nfm", "deepfm", "wide_deep"}) {
     EXPECT_EQ(ParseConfig({"--model", model}).prefetch, 0) << model;
