@@ -327,7 +327,9 @@ void ValidateConfig(const Config& c) {
   }
   if (!(c.dropout >= 0 && c.dropout < 1)) throw InputError(Concat("--dropout must be in [0, 1), got ", c.dropout));
   if (c.staleness < 0) throw InputError(Concat("--staleness must be >= 0, got ", c.staleness));
-  if (c.prefetch < 0 || c.prefetch > 2) throw InputError(Concat("--prefetch must be 0, 1 or 2, got ", c.prefetch));
+  if (c.prefetch < 0 || c.prefetch > kMaxPrefetch) {
+    throw InputError(Concat("--prefetch must be 0, 1 or 2, got ", c.prefetch));
+  }
   if (c.cache_rows < 0 || c.cache_rows >= (std::int64_t{1} << 30)) {
     throw InputError(Concat("--cache-rows must be in [0, 2^30), got ", c.cache_rows));
   }
@@ -433,6 +435,11 @@ std::uint64_t ParseByteSize(const std::string& option, const std::string& text) 
   return static_cast<std::uint64_t>(bytes);
 }
 
+int PrefetchDepth(const Config& c) {
+  const bool cache = c.cache_rows > 0 && c.staleness >= 2;
+  return std::min({c.prefetch, c.staleness, cache ? 1 : kMaxPrefetch});
+}
+
 std::string DescribeConfig(const Config& c) {
   std::string ks;
   for (int k : c.topk) ks += Concat(ks.empty() ? "" : ",", k);
@@ -447,7 +454,7 @@ std::string DescribeConfig(const Config& c) {
                 " side_features=", c.side_features ? "on" : "off", " eval=",
                 c.eval_full ? "full" : (c.eval_candidates.empty() ? Concat(c.eval_negatives, " sampled") : "file"),
                 " topk=", ks, c.validation ? " validation" : "", " staleness=", c.staleness,
-                c.sync ? " sync" : Concat(" prefetch=", std::min(c.prefetch, c.staleness), " async"),
+                c.sync ? " sync" : Concat(" prefetch=", PrefetchDepth(c), " async"),
                 c.cache_rows > 0 ? Concat(" cache_rows=", c.cache_rows, c.staleness < 2 ? " (off: staleness < 2)" : "")
                                  : std::string(),
                 " seed=", c.seed);

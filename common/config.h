@@ -115,6 +115,20 @@ void ValidateConfig(const Config& config);
 // A one-line summary of the effective configuration.
 std::string DescribeConfig(const Config& config);
 
+// Most batches a worker may pull ahead (--prefetch is 0..kMaxPrefetch). At
+// depth d a pull misses the worker's own last d pushes. 2 was measured
+// 1.05-1.26x faster than 1 (within the machine's noise) but cost the towers'
+// models 0.02-0.05 HR@10 against --sync on 16 ranks; 1 still costs MLP and
+// Wide&Deep 0.02-0.03 there, so towers default to 0 (README, "Asynchronous
+// vs synchronous").
+constexpr int kMaxPrefetch = 2;
+
+// The batches a worker does pull ahead: --prefetch, at most --staleness
+// (0 under --sync), and at most 1 with the row cache (on with --cache-rows
+// and staleness >= 2), whose freshness bound (worker/row_cache.h) counts on
+// a pulled row missing at most one push.
+int PrefetchDepth(const Config& config);
+
 }  // namespace recsys
 
 #endif  // RECSYS_COMMON_CONFIG_H_

@@ -187,13 +187,6 @@ class Worker {
     SendControl(transport_, 0, kTagProgress, p);
   }
 
-  // Most batches pulled ahead of the one computing (--prefetch, also <=
-  // staleness). At depth d a pull misses the worker's own last d pushes. 2
-  // was measured 1.05-1.26x faster than 1 (within the machine's noise) but
-  // cost the towers' models 0.02-0.05 HR@10 against --sync on 16 ranks; 1
-  // still costs MLP and Wide&Deep 0.02-0.03 there, so towers default to 0
-  // (README, "Asynchronous vs synchronous").
-  static constexpr int kMaxPrefetch = 2;
 
   // One slot of the pipeline: a batch and its pulled rows.
   struct Slot {
@@ -259,11 +252,11 @@ class Worker {
     // (not before a pull) keeps at most k pushes unacknowledged while the
     // wait overlaps the pulls in flight. With k = 0 (and --sync) there is no
     // prefetch: batch t+1 is pulled after push t is acknowledged. With the
-    // row cache, depth stays <= 1: its freshness bound (row_cache.h) counts
-    // on a pulled row missing at most one push. At depth 0 with k >= 1 the
-    // pull of t+1 is sent after push t, so it sees that push without
+    // row cache, depth stays <= 1 (PrefetchDepth). At depth 0 with k >= 1
+    // the pull of t+1 is sent after push t, so it sees that push without
     // waiting for its ack.
-    const int depth = std::min({k, config_.prefetch, cache_ ? 1 : kMaxPrefetch});
+    const int depth = PrefetchDepth(config_);
+    RECSYS_CHECK((cache_ != nullptr) == (config_.cache_rows > 0 && k >= 2), "row cache and PrefetchDepth disagree");
     Slot slots[kMaxPrefetch + 1];
     const auto slot_of = [&](std::int64_t step) -> Slot& { return slots[step % (depth + 1)]; };
     for (std::int64_t s = 0; s < std::min<std::int64_t>(steps, depth + 1); ++s) StartBatch(s, own, &slot_of(s), &report);
