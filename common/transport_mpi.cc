@@ -82,6 +82,16 @@ class MpiTransport final : public Transport {
     while (ReapSends() > 0) backoff.Wait();
   }
 
+  bool SendsInFlight() override { return ReapSends() > 0; }
+
+  Bytes SpareBuffer() override {
+    if (spare_.empty()) return Bytes();
+    Bytes out = std::move(spare_.back());
+    spare_.pop_back();
+    out.clear();
+    return out;
+  }
+
  private:
   struct Pending {
     Bytes data;
@@ -96,13 +106,23 @@ class MpiTransport final : public Transport {
       int done = 0;
       RECSYS_MPI_CALL(MPI_Test(&pending_.front().request, &done, MPI_STATUS_IGNORE));
       if (!done) break;
+      if (spare_.size() < kMaxSpare && pending_.front().data.capacity() >= kMinSpareBytes) {
+        spare_.push_back(std::move(pending_.front().data));
+      }
       pending_.pop_front();
     }
     return pending_.size();
   }
 
+  // Buffers of completed sends kept for SpareBuffer: enough for the frames
+  // a worker or server has in flight at once (pipelined pulls and pushes to
+  // a few servers); tiny buffers (acks, control) are not worth keeping.
+  static constexpr std::size_t kMaxSpare = 16;
+  static constexpr std::size_t kMinSpareBytes = 4096;
+
   int rank_ = 0;
   int size_ = 0;
+  std::vector<Bytes> spare_;
   // std::deque keeps element addresses stable as we push to the back, so the
   // buffers MPI is reading from never move.
   std::deque<Pending> pending_;

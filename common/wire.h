@@ -66,11 +66,13 @@ class FrameWriter {
     Align8();
   }
   // Reserves room for n values of T and returns where to write them (valid
-  // until the next Put).
+  // until the next Put). The caller writes all n; they are not zeroed first
+  // (Bytes does not zero what it grows), only the padding after them is.
   template <typename T>
   T* Extend(std::size_t n) {
     const std::size_t at = out_->size();
-    out_->resize((at + n * sizeof(T) + 7) & ~std::size_t{7}, 0);
+    out_->resize(at + n * sizeof(T));
+    Align8();
     return reinterpret_cast<T*>(out_->data() + at);
   }
   void Align8() { out_->resize((out_->size() + 7) & ~std::size_t{7}, 0); }

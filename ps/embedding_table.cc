@@ -97,6 +97,94 @@ std::size_t EmbeddingTable::Locate(Key key) const {
   return entry == 0 ? kNone : entry - 1;
 }
 
+void EmbeddingTable::LocateMany(const Key* keys, std::size_t n, std::size_t* out, int row_floats) const {
+  const std::size_t row_bytes = sizeof(Real) * static_cast<std::size_t>(row_floats);
+  if (index_.empty()) {
+    std::fill(out, out + n, kNone);
+    return;
+  }
+  // Stage 1 (key i + 2d): hash, prefetch the home slot of the index.
+  // Stage 2 (key i + d): read the home slot (now cached) and prefetch the
+  //   key and the row it points to (the right ones unless the probe goes on).
+  // Stage 3 (key i): the probe proper, which then mostly hits the cache.
+  constexpr std::size_t kAhead = 8;
+  std::size_t home[2 * kAhead];
+  const auto stage1 = [&](std::size_t j) {
+    const std::size_t slot = HomeSlot(keys[j], index_mask_);
+    home[j % (2 * kAhead)] = slot;
+    __builtin_prefetch(&index_[slot]);
+  };
+  const auto stage2 = [&](std::size_t j) {
+    const std::uint32_t entry = index_[home[j % (2 * kAhead)]];
+    if (entry != 0) {
+      __builtin_prefetch(&chunks_[(entry - 1) >> chunk_shift_].keys[(entry - 1) & chunk_mask_]);
+      const char* row = reinterpret_cast<const char*>(RowAt(entry - 1));
+      for (std::size_t b = 0; b < row_bytes; b += 64) __builtin_prefetch(row + b);
+    }
+  };
+  for (std::size_t j = 0; j < std::min(n, 2 * kAhead); ++j) stage1(j);
+  for (std::size_t j = 0; j < std::min(n, kAhead); ++j) stage2(j);
+  for (std::size_t i = 0; i < n; ++i) {
+    std::size_t slot = home[i % (2 * kAhead)];
+    if (i + 2 * kAhead < n) stage1(i + 2 * kAhead);
+    if (i + kAhead < n) stage2(i + kAhead);
+    std::size_t found = kNone;
+    for (;;) {
+      const std::uint32_t entry = index_[slot];
+      if (entry == 0) break;
+      if (KeyAt(entry - 1) == keys[i]) {
+        found = entry - 1;
+        break;
+      }
+      slot = (slot + 1) & index_mask_;
+    }
+    out[i] = found;
+  }
+}
+
+std::size_t EmbeddingTable::PeekMany(const Key* keys, std::size_t n, Real* out, bool touch) {
+  located_.resize(n);
+  LocateMany(keys, n, located_.data(), spec_.width);
+  const std::size_t width = static_cast<std::size_t>(spec_.width);
+  const bool tracked = touch && (tracking_.epochs || tracking_.recency);
+  std::size_t present = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    Real* dst = out + i * width;
+    const std::size_t r = located_[i];
+    if (r == kNone) {
+      InitRow(spec_, seed_, keys[i], dst);
+      continue;
+    }
+    ++present;
+    if (tracked) Touch(r);
+    const Real* src = RowAt(r);
+    for (std::size_t c = 0; c < width; ++c) dst[c] = src[c];
+  }
+  return present;
+}
+
+std::size_t EmbeddingTable::PushManyIfPresent(const Key* keys, std::size_t n, const Real* grads,
+                                              std::vector<bool>* missing) {
+  located_.resize(n);
+  LocateMany(keys, n, located_.data(), stride_);
+  missing->assign(n, false);
+  const std::size_t width = static_cast<std::size_t>(spec_.width);
+  const bool tracked = tracking_.epochs || tracking_.recency;
+  std::size_t absent = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    const std::size_t r = located_[i];
+    if (r == kNone) {
+      (*missing)[i] = true;
+      ++absent;
+      continue;
+    }
+    if (tracked) Touch(r);
+    Real* row = RowAt(r);
+    optimizer_->Update(row, row + width, grads + i * width, spec_.width);
+  }
+  return absent;
+}
+
 const Real* EmbeddingTable::Find(Key key) const {
   const std::size_t i = Locate(key);
   return i == kNone ? nullptr : RowAt(i);

@@ -75,6 +75,16 @@ class EmbeddingTable {
   // Applies grad to the row of `key` if it exists (marking it touched);
   // returns false, doing nothing, if it does not.
   bool PushIfPresent(Key key, const Real* grad);
+  // Batched forms of Peek and PushIfPresent for a request's keys, with the
+  // index and row reads of later keys prefetched while earlier ones are
+  // copied (a server's pull and push loops). PeekMany(keys, n, out, touch)
+  // is Peek of keys[i] into out + i * width for every i; it returns the
+  // number of keys that existed.
+  std::size_t PeekMany(const Key* keys, std::size_t n, Real* out, bool touch);
+  // Applies grads + i * width to the row of keys[i] for every key that
+  // exists; sets missing[i] (resized to n) to whether keys[i] did not (its
+  // gradient was not applied). Returns the count of missing keys.
+  std::size_t PushManyIfPresent(const Key* keys, std::size_t n, const Real* grads, std::vector<bool>* missing);
   // The row of `key` (width weights, then the optimizer state), or nullptr if
   // it does not exist. Valid until the next non-const call.
   const Real* Find(Key key) const;
@@ -170,6 +180,11 @@ class EmbeddingTable {
   void Touch(std::size_t i);
   // Slab index of `key`, or kNone.
   std::size_t Locate(Key key) const;
+  // out[i] = Locate(keys[i]) for i < n, software-pipelined: the index slot
+  // of key i + 2d and the key and row of key i + d are prefetched while key
+  // i is resolved, so a large table's cache misses overlap. The first
+  // row_floats floats of each row found are prefetched.
+  void LocateMany(const Key* keys, std::size_t n, std::size_t* out, int row_floats) const;
   static constexpr std::size_t kNone = ~std::size_t{0};
 
   // Returns the slab index of `key`, creating the row if needed.
@@ -216,6 +231,8 @@ class EmbeddingTable {
   // What a touch records (SetClock).
   std::uint32_t epoch_ = 0;
   std::uint32_t tick_ = 0;
+  // Scratch of the batched calls (slab indices of a request's keys).
+  std::vector<std::size_t> located_;
 };
 
 }  // namespace recsys

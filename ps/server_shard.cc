@@ -63,9 +63,12 @@ void ServerShard::Pull(TableId table, const Key* keys, std::size_t n, Real* out,
   EmbeddingTable& t = TableOrThrow(table, "pull");
   t.SetClock(epoch_, tick_);
   const std::size_t width = static_cast<std::size_t>(t.width());
-  const bool dense = t.spec().dense();
+  if (!t.spec().dense()) {
+    t.PeekMany(keys, n, out, touch);
+    return;
+  }
   for (std::size_t i = 0; i < n; ++i) {
-    if (dense) CheckDenseKey(t, keys[i], "pull");
+    CheckDenseKey(t, keys[i], "pull");
     t.Peek(keys[i], out + i * width, touch);
   }
 }
@@ -78,10 +81,16 @@ void ServerShard::Push(TableId table, const Key* keys, std::size_t n, const Real
   const bool limited = policy_.max_bytes > 0 || policy_.max_rows > 0;
   const std::size_t width = static_cast<std::size_t>(t.width());
   const bool dense = t.spec().dense();
+  // Without limits no row is removed while a push is applied, so the rows
+  // present can be located and updated in one prefetching pass first; the
+  // keys that were missing then go through admission and creation in order.
+  // (With limits, creating a row may evict others: one key at a time.)
+  const bool batched = !dense && !limited;
+  if (batched && t.PushManyIfPresent(keys, n, grads, &missing_) == 0) return;
   for (std::size_t i = 0; i < n; ++i) {
     if (dense) CheckDenseKey(t, keys[i], "push");
     const Real* grad = grads + i * width;
-    if (t.PushIfPresent(keys[i], grad)) continue;
+    if (batched ? !missing_[i] : t.PushIfPresent(keys[i], grad)) continue;
     if (admission != nullptr) {
       if (admission->Count(keys[i]) == 0 && policy_.max_bytes > 0) MakeRoomForCount(table);
       if (!admission->See(keys[i], epoch_)) {

@@ -148,6 +148,8 @@ class ServerShard {
   std::uint64_t rows_expired_ = 0;
   std::uint64_t pushes_dropped_ = 0;
   std::uint64_t pending_forgotten_ = 0;
+  // Scratch of Push: which keys of the request had no row.
+  std::vector<bool> missing_;
 };
 
 }  // namespace recsys

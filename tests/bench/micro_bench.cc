@@ -282,6 +282,39 @@ void BM_TablePull(benchmark::State& state) {
 }
 BENCHMARK(BM_TablePull)->Arg(2626)->Arg(1 << 20);
 
+// 64 sets of 512 random keys of the table's `rows` keys.
+std::vector<std::vector<Key>> KeySets(const std::vector<Key>& keys, std::int64_t rows) {
+  std::vector<std::vector<Key>> sets;
+  for (int s = 0; s < 64; ++s) {
+    std::vector<Key> set;
+    for (std::int32_t r : RandomRows(512, rows, static_cast<std::uint64_t>(s))) set.push_back(keys[static_cast<std::size_t>(r)]);
+    sets.push_back(std::move(set));
+  }
+  return sets;
+}
+
+// The same 512 keys through the server's batched path (PeekMany: prefetching
+// lookups, one call per request). Args: table rows.
+void BM_TablePullMany(benchmark::State& state) {
+  const std::int64_t rows = state.range(0);
+  const auto opt = NamedOptimizer(2);
+  EmbeddingTable table(SparseSpec(33), 1, opt.get());
+  const auto keys = TableKeys(rows);
+  std::vector<Real> out(33);
+  for (Key k : keys) table.Pull(k, out.data());
+  const auto sets = KeySets(keys, rows);
+  std::vector<Real> block(512 * 33);
+  int s = 0;
+  for (auto _ : state) {
+    const auto& set = sets[static_cast<std::size_t>(s)];
+    table.PeekMany(set.data(), set.size(), block.data(), true);
+    benchmark::DoNotOptimize(block.data());
+    s = (s + 1) & 63;
+  }
+  state.SetItemsProcessed(state.iterations() * 512);
+}
+BENCHMARK(BM_TablePullMany)->Arg(2626)->Arg(1 << 20);
+
 // Args: optimizer (0 sgd, 1 adagrad, 2 adam), table rows. Sparse update of
 // 512 random rows of width 33 (lookup + update), as a server applies a push.
 void BM_TablePush(benchmark::State& state) {
@@ -303,6 +336,28 @@ void BM_TablePush(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations() * 512);
 }
 BENCHMARK(BM_TablePush)->ArgNames({"opt", "rows"})->Args({0, 2626})->Args({1, 2626})->Args({2, 2626})->Args({2, 1 << 20});
+
+// The same updates through the server's batched path (PushManyIfPresent).
+// Args: table rows (Adam).
+void BM_TablePushMany(benchmark::State& state) {
+  const auto opt = NamedOptimizer(2);
+  const std::int64_t rows = state.range(0);
+  EmbeddingTable table(SparseSpec(33), 1, opt.get());
+  const auto keys = TableKeys(rows);
+  std::vector<Real> out(33);
+  for (Key k : keys) table.Pull(k, out.data());
+  const auto sets = KeySets(keys, rows);
+  std::vector<Real> grads(512 * 33, 1e-3f);
+  std::vector<bool> missing;
+  int s = 0;
+  for (auto _ : state) {
+    const auto& set = sets[static_cast<std::size_t>(s)];
+    table.PushManyIfPresent(set.data(), set.size(), grads.data(), &missing);
+    s = (s + 1) & 63;
+  }
+  state.SetItemsProcessed(state.iterations() * 512);
+}
+BENCHMARK(BM_TablePushMany)->Arg(2626)->Arg(1 << 20);
 
 // The optimizer's update alone, on 512 contiguous rows of width 33 (no lookup).
 // Args: optimizer, and for Adam the rows' initial step count: rows past
