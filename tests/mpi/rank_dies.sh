@@ -6,15 +6,22 @@ source "$(dirname "$0")/lib.sh"
 args=(--sync --model mf --users 3000 --items 1000 --dim 16 --servers 2 --epochs 12)
 ck="$work/ck"
 set +e
+# Marks this job's ranks (mpirun passes its environment on), so that only a
+# rank of this job is killed when other tests run the same binary (ctest -j).
+export RECSYS_RANK_DIES_JOB="$$-$work"
 timeout 600 "$root/launch/local.sh" -n 6 -- "${args[@]}" --checkpoint-dir "$ck" >"$work/out.txt" 2>&1 &
 job=$!
 set -e
 for _ in $(seq 1 1200); do [ -e "$ck/LATEST" ] && break; sleep 0.1; done
 [ -e "$ck/LATEST" ] || fail "no checkpoint completed"
-# The worker of MPI rank 5: a process of this binary whose environment says so.
+# The worker of MPI rank 5 of this job: a process of this binary whose
+# environment says so.
 victim=""
 for pid in $(pgrep -f "$RECSYS_BIN" || true); do
-  if tr '\0' '\n' < "/proc/$pid/environ" 2>/dev/null | grep -qx "OMPI_COMM_WORLD_RANK=5"; then victim=$pid; fi
+  env_of="$(tr '\0' '\n' < "/proc/$pid/environ" 2>/dev/null || true)"
+  if grep -qx "OMPI_COMM_WORLD_RANK=5" <<<"$env_of" && grep -qxF "RECSYS_RANK_DIES_JOB=$RECSYS_RANK_DIES_JOB" <<<"$env_of"; then
+    victim=$pid
+  fi
 done
 [ -n "$victim" ] || fail "rank 5 not found (did the job end already?)"
 kill -9 "$victim"
