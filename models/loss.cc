@@ -34,8 +34,11 @@ double BceLoss::Compute(const Batch& batch, const Vector& logits, Vector* dlogit
     const double z = logits[e];
     const double y = batch.label[e];
     // -[y log s(z) + (1-y) log(1-s(z))] = softplus(z) - y z, exact in y in [0, 1].
-    total += Softplus(z) - y * z;
-    (*dlogits)[e] = static_cast<Real>(Sigmoid(z) - y);
+    // Softplus and Sigmoid share exp(-|z|), computed once: the same bits
+    // as calling them, for one exp a sample instead of two.
+    const double ez = std::exp(-std::fabs(z));
+    total += (z > 0 ? z : 0.0) + std::log1p(ez) - y * z;
+    (*dlogits)[e] = static_cast<Real>((z >= 0 ? 1.0 / (1.0 + ez) : ez / (1.0 + ez)) - y);
   }
   return total;
 }

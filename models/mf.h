@@ -42,9 +42,9 @@ void CheckFactorParams(const Batch& batch, const ParamView& params, int dim);
 // b_u are the factor and weight columns of the user's "emb" row (likewise
 // q_i, b_i). An empty user or item slot (row -1) contributes nothing.
 //
-// Forward keeps the gathered user and item rows in state->cache[0..1] for
-// Backward; the matrices are reused across batches (no allocation once the
-// batch shape is stable). Thread-compatible: share one model between
+// Forward and Backward read the rows in place (Backward reads the partner
+// vectors from `params`, as Forward did) and keep nothing in state->cache.
+// Thread-compatible: share one model between
 // threads, give each thread its own ModelState.
 class MfModel final : public Model {
  public:
