@@ -46,6 +46,8 @@ void MfModel::Backward(const Batch& batch, const ParamView& params, ModelState* 
   CheckFactorParams(batch, params, dim_);
   CheckFactorParams(batch, grads, dim_);
   const int n = batch.size;
+  // Nothing of Forward's is read back, but the contract holds for every model.
+  RECSYS_CHECK(state->logits.size() == n, "Backward without a matching Forward");
   RECSYS_CHECK(state->dlogits.size() == n, "dlogits=", state->dlogits.size(), " batch=", n);
   const TableView& emb = params[kFactorEmbTable];
   const TableView& gemb = grads[kFactorEmbTable];
