@@ -81,6 +81,7 @@ RankingSums Evaluator::Evaluate(const ScoreFn& score, std::size_t chunk_examples
   std::vector<std::size_t> starts;  // per user in the chunk: first example
   std::vector<float> scores;
   std::vector<std::uint64_t> cands;
+  examples.reserve(chunk_examples);
   auto flush = [&] {
     if (examples.empty()) return;
     score(examples, &scores);

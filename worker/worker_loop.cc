@@ -1,5 +1,7 @@
 #include "worker/worker_loop.h"
 
+#include <malloc.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cstdlib>
@@ -16,6 +18,7 @@
 #include "models/loss.h"
 #include "models/model.h"
 #include "worker/batcher.h"
+#include "worker/eval_rows.h"
 #include "worker/evaluator.h"
 #include "worker/ps_client.h"
 #include "worker/row_cache.h"
@@ -125,6 +128,7 @@ class Worker {
       validator_ = std::make_unique<Evaluator>(config_, &users_, &data_, sampler_.get(), Evaluator::Target::kValidation);
     }
     client_ = std::make_unique<PsClient>(&transport_, topology_, tables_, config_.sync);
+    eval_rows_ = std::make_unique<EvalRows>(tables_, kMaxEvalRows);
     // The coordinator says why when the cache is off (staleness < 2).
     if (config_.cache_rows > 0 && config_.staleness >= 2) {
       cache_ = std::make_unique<RowCache>(tables_, static_cast<std::size_t>(config_.cache_rows), config_.staleness);
@@ -321,18 +325,49 @@ class Worker {
     const auto start = Clock::now();
     EvalReport report;
     Slot slot;
+    // Each distinct row is pulled once per evaluation (EvalRows): the
+    // parameters do not change until the next epoch's training.
+    std::vector<Key> missing;
+    const auto fetch = [&](const Batch& batch) {
+      eval_rows_->Missing(batch.keys, &missing);
+      if (missing.empty()) return;
+      client_->Wait(client_->Pull(missing, &slot.pulled, /*eval=*/true));
+      eval_rows_->Store(missing, slot.pulled);
+    };
+    if (config_.eval_full) FetchAllRows(fetch, &slot.batch);
     const ScoreFn score = [&](const std::vector<Example>& examples, std::vector<float>* scores) {
       ReportProgress(0, -1);
       batcher_->Build(examples.data(), static_cast<int>(examples.size()), &slot.batch);
-      client_->Wait(client_->Pull(slot.batch.keys, &slot.params, /*eval=*/true));
+      fetch(slot.batch);
+      eval_rows_->Fill(slot.batch.keys, &slot.params);
       state_.training = false;
       model_->Forward(slot.batch, slot.params.view, &state_);
       scores->assign(state_.logits.data(), state_.logits.data() + state_.logits.size());
     };
     report.sums = evaluator_->Evaluate(score);
     report.validation = validator_ ? validator_->Evaluate(score) : RankingSums(config_.topk);
+    eval_rows_->Clear();
     report.seconds = Since(start);
     return report;
+  }
+
+  // Full ranking scores every item for every user, a chunk of a few users
+  // at a time; pulling each chunk's new user rows would be one round trip to
+  // an idle (sleeping) server per chunk, ~100 for ml-100k. So the rows of
+  // every user of this worker and of every item (with their side features)
+  // are pulled up front, in one request, when they fit in EvalRows.
+  template <typename Fetch>
+  void FetchAllRows(const Fetch& fetch, Batch* batch) {
+    const ItemUniverse& items = sampler_->items();
+    if (users_.empty() || items.size() == 0 || users_.size() + items.size() > kMaxEvalRows / 2) return;
+    std::vector<Example> examples;
+    examples.reserve(users_.size() + items.size());
+    const std::uint64_t some_item = items[0];
+    for (const auto& u : users_) examples.push_back(Example{u.user, some_item, 0.0f});
+    const std::uint64_t some_user = users_[0].user;
+    items.ForEach([&](std::uint64_t item) { examples.push_back(Example{some_user, item, 0.0f}); });
+    batcher_->Build(examples.data(), static_cast<int>(examples.size()), batch);
+    fetch(*batch);
   }
 
   // Constant after construction.
@@ -356,6 +391,10 @@ class Worker {
   std::unique_ptr<Evaluator> validator_;  // --validation only
   std::unique_ptr<PsClient> client_;
   std::unique_ptr<RowCache> cache_;  // --cache-rows with staleness >= 2; training pulls only
+  // Rows pulled during an evaluation, kept until it ends; at most 2^20 rows
+  // (then it starts again).
+  static constexpr std::size_t kMaxEvalRows = std::size_t{1} << 20;
+  std::unique_ptr<EvalRows> eval_rows_;
   ModelState state_;
   ParamBuffers grads_;
   std::vector<Example> examples_;
@@ -364,6 +403,15 @@ class Worker {
 }  // namespace
 
 void RunWorker(Transport& transport, const Topology& topology, const Config& config) {
+#ifdef M_MMAP_THRESHOLD
+  // A worker's large buffers (evaluation chunks, model activations, pulled
+  // rows) change size from one chunk to the next. glibc maps each block above
+  // its mmap threshold afresh and unmaps it when freed, so every chunk paid
+  // for munmap and then a page fault per 4 KiB it touched again. Keeping such
+  // blocks in the heap, and not trimming it back, reuses the memory instead.
+  mallopt(M_MMAP_THRESHOLD, 256 << 20);
+  mallopt(M_TRIM_THRESHOLD, 512 << 20);
+#endif
   Worker worker(transport, topology, config);
   worker.Run();
 }
