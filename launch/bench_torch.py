@@ -274,6 +274,8 @@ def main():
     p.add_argument("--neg-ratio", type=int, default=4)
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--eval-full", action="store_true", help="also time a full-ranking evaluation (all items)")
+    p.add_argument("--eval-every-epoch", action="store_true",
+                   help="also evaluate HR@10 after every epoch (outside the timed part): hr_by_epoch")
     args = p.parse_args()
     torch.set_num_threads(1)
     torch.manual_seed(args.seed)
@@ -290,6 +292,7 @@ def main():
 
     pos_u, pos_i = data["train_u"], data["train_i"]
     timed_examples, timed_seconds, loop_seconds, loss_sum = 0, 0.0, 0.0, 0.0
+    hr_by_epoch = []
     for epoch in range(1, args.epochs + 1):
         epoch_start = time.perf_counter()
         neg = sample_negatives(rng, data, pos_u, args.neg_ratio)
@@ -307,6 +310,8 @@ def main():
             opt.step()
         end = time.perf_counter()
         loss_sum = float(loss)
+        if args.eval_every_epoch:
+            hr_by_epoch.append(hit_ratio(model, data, np.random.default_rng(args.seed + 1)))
         if epoch >= 2 or args.epochs == 1:
             timed_examples += len(u)
             timed_seconds += end - epoch_start
@@ -318,6 +323,8 @@ def main():
            "loop_samples_per_s": timed_examples / loop_seconds, "hr@10": hr,
            "eval_seconds": eval_seconds, "last_batch_loss": loss_sum, "torch": torch.__version__,
            "threads": torch.get_num_threads()}
+    if args.eval_every_epoch:
+        out["hr_by_epoch"] = hr_by_epoch
     if args.eval_full:
         start = time.perf_counter()
         out["full_hr@10"] = full_ranking_hit_ratio(model, data)

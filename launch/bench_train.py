@@ -12,6 +12,7 @@ in epochs 2..E, summed. The table shows medians over the repeats.
 Usage: launch/bench_train.py [--models mf,fm,...] [--epochs 4] [--repeats 3]
                              [--torch] [--eval-full] [--json out.json]
        launch/bench_train.py --workers 1,2,4,8,14 [--models mf] ...   (scaling)
+       launch/bench_train.py --torch --quality 20 [--models mf] ...    (HR@10 by epoch, ours and PyTorch)
 Environment: RECSYS_BIN (default build/recsys_worker), ML100K_DIR.
 """
 import argparse
@@ -94,9 +95,9 @@ def server_cpu_per_sample(records):
     return cpu / sum(r["examples"] for r in records[1:])
 
 
-def run_torch(model, args, data):
+def run_torch(model, args, data, epochs=None, extra=()):
     cmd = [TORCH_PYTHON, os.path.join(ROOT, "launch", "bench_torch.py"), "--model", model,
-           "--data", data, "--epochs", str(args.epochs), "--seed", str(args.seed)]
+           "--data", data, "--epochs", str(epochs or args.epochs), "--seed", str(args.seed)] + list(extra)
     if model in SIDE_FEATURES:
         cmd.append("--side-features")
     if args.eval_full:
@@ -125,6 +126,9 @@ def main():
                    "more 1-epoch run of ours with --eval-full per repeat, and bench_torch.py --eval-full")
     p.add_argument("--workers", default="", help="scaling mode: comma-separated worker counts (e.g. 1,2,4,8,14), "
                    "1 server each; prints samples/s, bytes per sample and the server's CPU per sample")
+    p.add_argument("--quality", type=int, default=0, metavar="E",
+                   help="quality mode: one run of ours and of bench_torch.py (needs --torch) per model and seed "
+                   "(--repeats seeds), E epochs, HR@10 after every epoch; prints the peak and the last")
     p.add_argument("--json", default="bench_train.json", help="where to write the results")
     args = p.parse_args()
 
@@ -138,6 +142,8 @@ def main():
 
     if args.workers:
         return scaling(args, data)
+    if args.quality:
+        return quality(args, data)
 
     results = {"config": vars(args), "models": {}}
     for model in args.models.split(","):
@@ -225,6 +231,42 @@ def main():
         print(line)
     with open(args.json, "w") as f:
         json.dump(results, f, indent=1)
+    print(f"wrote {args.json}")
+    return 0
+
+
+def quality(args, data):
+    """HR@10 of ours and of the PyTorch trainer after every epoch, same
+    protocol and batch size; the peak over epochs 1..E (an oracle on the test
+    items, applied to both alike) and the last, medians over --repeats seeds."""
+    if not args.torch:
+        sys.exit("bench_train: --quality compares against PyTorch; add --torch")
+    results = {"config": vars(args), "quality": {}}
+    print(f"HR@10 over {args.quality} epochs (batch 256, dim 32, Adam, 4 negatives), median over {args.repeats} seeds")
+    print(f"{'model':<10} {'ours peak':>9} {'(epoch)':>7} {'ours last':>9} {'torch peak':>10} {'(epoch)':>7} "
+          f"{'torch last':>10} {'peak diff':>9}")
+    base_seed = args.seed
+    for model in args.models.split(","):
+        ours, theirs = [], []
+        for r in range(args.repeats):
+            args.seed = base_seed + r
+            records, cmd = run_ours(model, args, data, epochs=args.quality)
+            ours.append([rec["hr@10"] for rec in records])
+            rec, tcmd = run_torch(model, args, data, epochs=args.quality, extra=["--eval-every-epoch"])
+            theirs.append(rec["hr_by_epoch"])
+        args.seed = base_seed
+        peak = lambda runs: statistics.median(max(h) for h in runs)
+        at = lambda runs: statistics.median(h.index(max(h)) + 1 for h in runs)
+        last = lambda runs: statistics.median(h[-1] for h in runs)
+        e = {"ours": ours, "torch": theirs, "ours_peak": peak(ours), "ours_peak_epoch": at(ours),
+             "ours_last": last(ours), "torch_peak": peak(theirs), "torch_peak_epoch": at(theirs),
+             "torch_last": last(theirs), "command": cmd, "torch_command": tcmd}
+        results["quality"][model] = e
+        print(f"{model:<10} {e['ours_peak']:>9.3f} {e['ours_peak_epoch']:>7.0f} {e['ours_last']:>9.3f} "
+              f"{e['torch_peak']:>10.3f} {e['torch_peak_epoch']:>7.0f} {e['torch_last']:>10.3f} "
+              f"{e['ours_peak'] - e['torch_peak']:>+9.3f}", flush=True)
+        with open(args.json, "w") as f:
+            json.dump(results, f, indent=1)
     print(f"wrote {args.json}")
     return 0
 
