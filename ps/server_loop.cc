@@ -222,7 +222,7 @@ class Server {
       sections.emplace_back(sec, in.GetArray<Key>(sec.n));
       bytes += sizeof(SectionHeader) + ((std::size_t{sec.n} * shard_.width(sec.table) * sizeof(Real) + 7) & ~std::size_t{7});
     }
-    Bytes reply;
+    Bytes reply = transport_.SpareBuffer();
     reply.reserve(bytes);
     FrameWriter out(&reply);
     out.Put(header);
@@ -317,6 +317,8 @@ void RunServer(Transport& transport, const Topology& topology, const Config& con
   Message m;
   for (;;) {
     if (!transport.TryRecv(Transport::kAnySource, Transport::kAnyTag, &m)) {
+      // A large reply still moving: keep it moving (yield, do not sleep).
+      if (transport.SendsInFlight()) backoff.Reset();
       backoff.Wait();
       continue;
     }

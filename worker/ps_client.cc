@@ -110,7 +110,7 @@ PsClient::Ticket PsClient::Pull(const std::vector<Key>& keys, ParamBuffers* rows
       bytes += sizeof(SectionHeader) + n * sizeof(Key);
     }
     if (header.sections == 0 && !send_empty_) continue;
-    Bytes frame;
+    Bytes frame = transport_->SpareBuffer();
     frame.reserve(bytes);
     FrameWriter out(&frame);
     out.Put(header);
@@ -155,7 +155,7 @@ void PsClient::Push(const std::vector<Key>& keys, const ParamBuffers& grads) {
       bytes += sizeof(SectionHeader) + n * sizeof(Key) + ((n * tables_[t].width * sizeof(Real) + 7) & ~std::size_t{7});
     }
     if (header.sections == 0 && !send_empty_) continue;
-    Bytes frame;
+    Bytes frame = transport_->SpareBuffer();
     frame.reserve(bytes);
     FrameWriter out(&frame);
     out.Put(header);
@@ -213,6 +213,8 @@ void PsClient::WaitUntil(Done done) {
     } else {
       if (while_waiting_) while_waiting_();
       if (stall_timeout_.count() > 0) CheckStall(heard);
+      // A large push still moving: keep it moving (yield, do not sleep).
+      if (transport_->SendsInFlight()) backoff.Reset();
       backoff.Wait();
     }
   }
