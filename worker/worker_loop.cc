@@ -334,7 +334,7 @@ class Worker {
       client_->Wait(client_->Pull(missing, &slot.pulled, /*eval=*/true));
       eval_rows_->Store(missing, slot.pulled);
     };
-    if (config_.eval_full) FetchAllRows(fetch, &slot.batch);
+    FetchAllRows(fetch, &slot.batch);
     const ScoreFn score = [&](const std::vector<Example>& examples, std::vector<float>* scores) {
       ReportProgress(0, -1);
       batcher_->Build(examples.data(), static_cast<int>(examples.size()), &slot.batch);
@@ -351,11 +351,13 @@ class Worker {
     return report;
   }
 
-  // Full ranking scores every item for every user, a chunk of a few users
-  // at a time; pulling each chunk's new user rows would be one round trip to
-  // an idle (sleeping) server per chunk, ~100 for ml-100k. So the rows of
-  // every user of this worker and of every item (with their side features)
-  // are pulled up front, in one request, when they fit in EvalRows.
+  // An evaluation scores a chunk of users at a time (~160 users of sampled
+  // candidates, ~10 users of full ranking); pulling each chunk's new rows
+  // would be one round trip per chunk to a server that sleeps while nobody
+  // trains (about 4 ms here: 6 chunks of sampled evaluation on ml-100k, 100
+  // of full ranking). So the rows of every user of this worker and of every
+  // item (with their side features) are pulled up front, in one request,
+  // when they fit in EvalRows; the chunks then pull nothing.
   template <typename Fetch>
   void FetchAllRows(const Fetch& fetch, Batch* batch) {
     const ItemUniverse& items = sampler_->items();
