@@ -147,12 +147,17 @@ def main():
 
     results = {"config": vars(args), "models": {}}
     for model in args.models.split(","):
-        ours, base = [], []
+        # Ours, the baseline and PyTorch take turns within each repeat, so a
+        # change in the machine's load hits all of them alike.
+        ours, base, theirs = [], [], []
         for _ in range(args.repeats):
             records, cmd = run_ours(model, args, data)
             ours.append(summarize_ours(records))
             if args.baseline:
                 base.append(summarize_ours(run_ours(model, args, data, args.baseline)[0]))
+            if args.torch:
+                rec, tcmd = run_torch(model, args, data)
+                theirs.append(rec)
         entry = {
             "command": cmd,
             "runs": ours,
@@ -176,10 +181,6 @@ def main():
                                  "samples_per_s": median_of(base, "samples_per_s")}
             entry["speedup"] = entry["samples_per_s"] / entry["baseline"]["samples_per_s"]
         if args.torch:
-            theirs = []
-            for _ in range(args.repeats):
-                rec, tcmd = run_torch(model, args, data)
-                theirs.append(rec)
             entry["torch"] = {"command": tcmd, "runs": theirs,
                               "samples_per_s": median_of(theirs, "samples_per_s"),
                               "loop_samples_per_s": median_of(theirs, "loop_samples_per_s"),
@@ -189,6 +190,9 @@ def main():
             # against PyTorch's training loop alone.
             entry["ratio"] = entry["samples_per_s"] / entry["torch"]["samples_per_s"]
             entry["loop_ratio"] = entry["samples_per_s"] / entry["torch"]["loop_samples_per_s"]
+            # The ratio of each (ours, PyTorch) pair run back to back: how
+            # much the load moved shows in their spread.
+            entry["pair_ratios"] = [o["samples_per_s"] / t["samples_per_s"] for o, t in zip(ours, theirs)]
             entry["eval_ratio"] = entry["torch"]["eval_seconds"] / entry["eval_seconds"]
             if args.eval_full:
                 entry["torch"]["eval_full_seconds"] = median_of(theirs, "eval_full_seconds")
@@ -203,7 +207,7 @@ def main():
     if args.baseline:
         head += f" {'base/s':>9} {'new/base':>8}"
     if args.torch:
-        head += f" {'torch/s':>9} {'ours/torch':>10} {'t loop/s':>9} {'ours/loop':>9} {'t HR@10':>7}"
+        head += f" {'torch/s':>9} {'ours/torch':>10} {'pairs':>15} {'t loop/s':>9} {'ours/loop':>9} {'t HR@10':>7}"
     print(f"median of {args.repeats} runs, epochs 2..{args.epochs}; bytes per sample; ns per sample by phase")
     print(head)
     for model, e in results["models"].items():
@@ -214,7 +218,8 @@ def main():
         if args.baseline:
             line += f" {e['baseline']['samples_per_s']:>9.0f} {e['speedup']:>7.2f}x"
         if args.torch:
-            line += (f" {e['torch']['samples_per_s']:>9.0f} {e['ratio']:>9.1f}x"
+            pairs = "/".join(f"{r:.1f}" for r in e["pair_ratios"])
+            line += (f" {e['torch']['samples_per_s']:>9.0f} {e['ratio']:>9.1f}x {pairs:>15}"
                      f" {e['torch']['loop_samples_per_s']:>9.0f} {e['loop_ratio']:>8.1f}x {e['torch']['hr@10']:>7.3f}")
         print(line)
     print("evaluation seconds (943 users x 100 candidates; first = with candidate sampling; full = all items)")
