@@ -90,7 +90,9 @@ void ServerShard::Push(TableId table, const Key* keys, std::size_t n, const Real
   for (std::size_t i = 0; i < n; ++i) {
     if (dense) CheckDenseKey(t, keys[i], "push");
     const Real* grad = grads + i * width;
-    if (batched ? !missing_[i] : t.PushIfPresent(keys[i], grad)) continue;
+    // (A key repeated in one request may have been created by its first
+    // copy after the batched pass marked it missing: look again.)
+    if (batched ? (!missing_[i] || t.PushIfPresent(keys[i], grad)) : t.PushIfPresent(keys[i], grad)) continue;
     if (admission != nullptr) {
       if (admission->Count(keys[i]) == 0 && policy_.max_bytes > 0) MakeRoomForCount(table);
       if (!admission->See(keys[i], epoch_)) {

@@ -361,7 +361,7 @@ class Worker {
   template <typename Fetch>
   void FetchAllRows(const Fetch& fetch, Batch* batch) {
     const ItemUniverse& items = sampler_->items();
-    if (users_.empty() || items.size() == 0 || users_.size() + items.size() > kMaxEvalRows / 2) return;
+    if (users_.empty() || items.size() == 0 || users_.size() + items.size() > kMaxEvalRows / 4) return;
     std::vector<Example> examples;
     examples.reserve(users_.size() + items.size());
     const std::uint64_t some_item = items[0];
@@ -369,6 +369,9 @@ class Worker {
     const std::uint64_t some_user = users_[0].user;
     items.ForEach([&](std::uint64_t item) { examples.push_back(Example{some_user, item, 0.0f}); });
     batcher_->Build(examples.data(), static_cast<int>(examples.size()), batch);
+    // With their side features the rows may still be too many to hold: then
+    // the chunks pull what they need as they go.
+    if (batch->keys.size() > kMaxEvalRows / 2) return;
     fetch(*batch);
   }
 
@@ -411,8 +414,10 @@ void RunWorker(Transport& transport, const Topology& topology, const Config& con
   // its mmap threshold afresh and unmaps it when freed, so every chunk paid
   // for munmap and then a page fault per 4 KiB it touched again. Keeping such
   // blocks in the heap, and not trimming it back, reuses the memory instead.
-  mallopt(M_MMAP_THRESHOLD, 256 << 20);
-  mallopt(M_TRIM_THRESHOLD, 512 << 20);
+  // 32 MiB is the largest threshold glibc accepts (a larger one is refused,
+  // and setting the trim threshold alone would freeze the threshold at its
+  // 128 KiB default).
+  if (mallopt(M_MMAP_THRESHOLD, 32 << 20) == 1) mallopt(M_TRIM_THRESHOLD, 64 << 20);
 #endif
   Worker worker(transport, topology, config);
   worker.Run();

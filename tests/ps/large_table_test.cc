@@ -292,6 +292,32 @@ TEST(LargeTableTest, MinCountCreatesARowAtItsNthSightingOnly) {
   EXPECT_TRUE(shard.table(1).Contains(dense));
 }
 
+// A key repeated within one push request: once its first copy creates the
+// row (the --min-count-th sighting), the second copy updates that row like
+// any present key, as if the copies had come in two requests.
+TEST(LargeTableTest, KeyRepeatedInOnePushIsAppliedOnceItsRowExists) {
+  ShardPolicy policy;
+  policy.min_count = 2;
+  ServerShard shard(TwoTables(), kSeed, Opt("sgd"), policy);
+  ServerShard split(TwoTables(), kSeed, Opt("sgd"), policy);
+  const Key key = MakeKey(kFieldItem, 9);
+  std::vector<Real> g1(8, 1.0f), g23(16, 0.0f);
+  for (int j = 0; j < 8; ++j) {
+    g23[static_cast<std::size_t>(j)] = 2.0f;
+    g23[static_cast<std::size_t>(8 + j)] = 3.0f;
+  }
+  shard.Push(0, &key, 1, g1.data());
+  split.Push(0, &key, 1, g1.data());
+  const Key twice[2] = {key, key};
+  shard.Push(0, twice, 2, g23.data());  // the 2nd sighting creates the row, the 3rd updates it
+  split.Push(0, &key, 1, g23.data());
+  split.Push(0, &key, 1, g23.data() + 8);
+  ASSERT_TRUE(shard.table(0).Contains(key));
+  EXPECT_EQ(shard.pushes_dropped(), split.pushes_dropped());
+  EXPECT_EQ(shard.pending_keys(), 0u);
+  EXPECT_EQ(std::memcmp(shard.table(0).Find(key), split.table(0).Find(key), sizeof(Real) * 8), 0);
+}
+
 // Admission is exact, so the same pushes over one shard or over three give
 // the same rows, bit for bit.
 TEST(LargeTableTest, MinCountAndExpiryDoNotDependOnTheNumberOfServers) {
