@@ -58,14 +58,7 @@ void EmbeddingTable::Touch(std::size_t i) {
   if (tracking_.recency) c.ticks[i & chunk_mask_] = tick_;
 }
 
-void EmbeddingTable::Pull(Key key, Real* out) {
-  const std::size_t i = FindOrCreate(key);
-  Touch(i);
-  std::memcpy(out, RowAt(i), sizeof(Real) * static_cast<std::size_t>(spec_.width));
-}
-
-bool EmbeddingTable::Peek(Key key, Real* out, bool touch) {
-  const std::size_t i = Locate(key);
+bool EmbeddingTable::PeekAt(std::size_t i, Key key, Real* out, bool touch) {
   if (i == kNone) {
     InitRow(spec_, seed_, key, out);
     return false;
@@ -75,21 +68,21 @@ bool EmbeddingTable::Peek(Key key, Real* out, bool touch) {
   return true;
 }
 
-void EmbeddingTable::Push(Key key, const Real* grad) {
-  const std::size_t i = FindOrCreate(key);
-  Touch(i);
-  Real* row = RowAt(i);
-  optimizer_->Update(row, row + spec_.width, grad, spec_.width);
-}
-
-bool EmbeddingTable::PushIfPresent(Key key, const Real* grad) {
-  const std::size_t i = Locate(key);
+bool EmbeddingTable::UpdateAt(std::size_t i, const Real* grad) {
   if (i == kNone) return false;
   Touch(i);
   Real* row = RowAt(i);
   optimizer_->Update(row, row + spec_.width, grad, spec_.width);
   return true;
 }
+
+void EmbeddingTable::Pull(Key key, Real* out) { PeekAt(FindOrCreate(key), key, out, /*touch=*/true); }
+
+bool EmbeddingTable::Peek(Key key, Real* out, bool touch) { return PeekAt(Locate(key), key, out, touch); }
+
+void EmbeddingTable::Push(Key key, const Real* grad) { UpdateAt(FindOrCreate(key), grad); }
+
+bool EmbeddingTable::PushIfPresent(Key key, const Real* grad) { return UpdateAt(Locate(key), grad); }
 
 std::size_t EmbeddingTable::Locate(Key key) const {
   if (index_.empty()) return kNone;
@@ -125,20 +118,11 @@ void EmbeddingTable::LocateMany(const Key* keys, std::size_t n, std::size_t* out
   for (std::size_t j = 0; j < std::min(n, 2 * kAhead); ++j) stage1(j);
   for (std::size_t j = 0; j < std::min(n, kAhead); ++j) stage2(j);
   for (std::size_t i = 0; i < n; ++i) {
-    std::size_t slot = home[i % (2 * kAhead)];
+    const std::size_t slot = home[i % (2 * kAhead)];
     if (i + 2 * kAhead < n) stage1(i + 2 * kAhead);
     if (i + kAhead < n) stage2(i + kAhead);
-    std::size_t found = kNone;
-    for (;;) {
-      const std::uint32_t entry = index_[slot];
-      if (entry == 0) break;
-      if (KeyAt(entry - 1) == keys[i]) {
-        found = entry - 1;
-        break;
-      }
-      slot = (slot + 1) & index_mask_;
-    }
-    out[i] = found;
+    const std::uint32_t entry = index_[ProbeFrom(slot, keys[i])];
+    out[i] = entry == 0 ? kNone : entry - 1;
   }
 }
 
@@ -146,20 +130,8 @@ std::size_t EmbeddingTable::PeekMany(const Key* keys, std::size_t n, Real* out, 
   located_.resize(n);
   LocateMany(keys, n, located_.data(), spec_.width);
   const std::size_t width = static_cast<std::size_t>(spec_.width);
-  const bool tracked = touch && (tracking_.epochs || tracking_.recency);
   std::size_t present = 0;
-  for (std::size_t i = 0; i < n; ++i) {
-    Real* dst = out + i * width;
-    const std::size_t r = located_[i];
-    if (r == kNone) {
-      InitRow(spec_, seed_, keys[i], dst);
-      continue;
-    }
-    ++present;
-    if (tracked) Touch(r);
-    const Real* src = RowAt(r);
-    for (std::size_t c = 0; c < width; ++c) dst[c] = src[c];
-  }
+  for (std::size_t i = 0; i < n; ++i) present += PeekAt(located_[i], keys[i], out + i * width, touch) ? 1 : 0;
   return present;
 }
 
@@ -167,20 +139,12 @@ std::size_t EmbeddingTable::PushManyIfPresent(const Key* keys, std::size_t n, co
                                               std::vector<bool>* missing) {
   located_.resize(n);
   LocateMany(keys, n, located_.data(), stride_);
-  missing->assign(n, false);
+  missing->resize(n);
   const std::size_t width = static_cast<std::size_t>(spec_.width);
-  const bool tracked = tracking_.epochs || tracking_.recency;
   std::size_t absent = 0;
   for (std::size_t i = 0; i < n; ++i) {
-    const std::size_t r = located_[i];
-    if (r == kNone) {
-      (*missing)[i] = true;
-      ++absent;
-      continue;
-    }
-    if (tracked) Touch(r);
-    Real* row = RowAt(r);
-    optimizer_->Update(row, row + width, grads + i * width, spec_.width);
+    (*missing)[i] = !UpdateAt(located_[i], grads + i * width);
+    absent += (*missing)[i] ? 1 : 0;
   }
   return absent;
 }
@@ -270,8 +234,9 @@ void EmbeddingTable::GrowSlab() {
   capacity_rows_ += cap - old;
 }
 
-std::size_t EmbeddingTable::Probe(Key key) const {
-  std::size_t slot = HomeSlot(key, index_mask_);
+std::size_t EmbeddingTable::Probe(Key key) const { return ProbeFrom(HomeSlot(key, index_mask_), key); }
+
+std::size_t EmbeddingTable::ProbeFrom(std::size_t slot, Key key) const {
   // Terminates: the load factor keeps at least 30% of the slots empty.
   for (;;) {
     const std::uint32_t entry = index_[slot];

@@ -178,6 +178,12 @@ class EmbeddingTable {
   std::uint32_t TickAt(std::size_t i) const { return chunks_[i >> chunk_shift_].ticks[i & chunk_mask_]; }
   // Records a touch of row i at the current clock.
   void Touch(std::size_t i);
+  // What Peek and PushIfPresent do with the row at slab index i (kNone: the
+  // key has no row), shared by the one-key and the batched calls. PeekAt
+  // writes `key`'s initial values when there is no row; both return whether
+  // there was one.
+  bool PeekAt(std::size_t i, Key key, Real* out, bool touch);
+  bool UpdateAt(std::size_t i, const Real* grad);
   // Slab index of `key`, or kNone.
   std::size_t Locate(Key key) const;
   // out[i] = Locate(keys[i]) for i < n, software-pipelined: the index slot
@@ -192,6 +198,8 @@ class EmbeddingTable {
   // Returns the index_ slot holding `key`, or the empty slot where it would
   // go. index_ must be non-empty.
   std::size_t Probe(Key key) const;
+  // Probe, starting at `slot` (the key's home slot, already computed).
+  std::size_t ProbeFrom(std::size_t slot, Key key) const;
   // Appends a new row for `key` to the slab and returns its slab index.
   std::size_t AppendRow(Key key);
   // Capacity of the last chunk after its next growth (when the slab is full).

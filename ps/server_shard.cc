@@ -92,7 +92,7 @@ void ServerShard::Push(TableId table, const Key* keys, std::size_t n, const Real
     const Real* grad = grads + i * width;
     // (A key repeated in one request may have been created by its first
     // copy after the batched pass marked it missing: look again.)
-    if (batched ? (!missing_[i] || t.PushIfPresent(keys[i], grad)) : t.PushIfPresent(keys[i], grad)) continue;
+    if ((batched && !missing_[i]) || t.PushIfPresent(keys[i], grad)) continue;
     if (admission != nullptr) {
       if (admission->Count(keys[i]) == 0 && policy_.max_bytes > 0) MakeRoomForCount(table);
       if (!admission->See(keys[i], epoch_)) {

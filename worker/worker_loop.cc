@@ -191,7 +191,6 @@ class Worker {
     SendControl(transport_, 0, kTagProgress, p);
   }
 
-
   // One slot of the pipeline: a batch and its pulled rows.
   struct Slot {
     Batch batch;

@@ -260,78 +260,71 @@ TableSpec SparseSpec(int width) {
   return spec;
 }
 
-// Args: table rows. 512 keys per iteration (about a batch's distinct keys).
+// A table of `rows` rows of width 33 (keys TableKeys(rows), created by
+// pulls) with optimizer `optimizer` (0 sgd, 1 adagrad, 2 adam), and 64 sets
+// of 512 of its keys drawn at random (about a batch's distinct keys each),
+// which the table benchmarks below cycle through.
+struct FilledTable {
+  FilledTable(int optimizer, std::int64_t rows) : opt(NamedOptimizer(optimizer)), table(SparseSpec(33), 1, opt.get()) {
+    const auto keys = TableKeys(rows);
+    std::vector<Real> out(33);
+    for (Key k : keys) table.Pull(k, out.data());
+    for (int s = 0; s < 64; ++s) {
+      std::vector<Key> set;
+      for (std::int32_t r : RandomRows(512, rows, static_cast<std::uint64_t>(s))) set.push_back(keys[static_cast<std::size_t>(r)]);
+      sets.push_back(std::move(set));
+    }
+  }
+  // The next set, round robin.
+  const std::vector<Key>& Next() {
+    const auto& set = sets[next];
+    next = (next + 1) & 63;
+    return set;
+  }
+
+  std::unique_ptr<Optimizer> opt;
+  EmbeddingTable table;
+  std::vector<std::vector<Key>> sets;
+  std::size_t next = 0;
+};
+
+// Args: table rows. One key at a time (Pull), as the server did before its
+// batched path.
 void BM_TablePull(benchmark::State& state) {
-  const std::int64_t rows = state.range(0);
-  const auto opt = NamedOptimizer(2);
-  EmbeddingTable table(SparseSpec(33), 1, opt.get());
-  const auto keys = TableKeys(rows);
-  std::vector<Real> out(33);
-  for (Key k : keys) table.Pull(k, out.data());
-  std::vector<std::vector<std::int32_t>> sets;
-  for (int s = 0; s < 64; ++s) sets.push_back(RandomRows(512, rows, static_cast<std::uint64_t>(s)));
+  FilledTable f(2, state.range(0));
   std::vector<Real> block(512 * 33);
-  int s = 0;
   for (auto _ : state) {
-    const auto& idx = sets[static_cast<std::size_t>(s)];
-    for (std::size_t i = 0; i < idx.size(); ++i) table.Pull(keys[static_cast<std::size_t>(idx[i])], block.data() + i * 33);
+    const auto& set = f.Next();
+    for (std::size_t i = 0; i < set.size(); ++i) f.table.Pull(set[i], block.data() + i * 33);
     benchmark::DoNotOptimize(block.data());
-    s = (s + 1) & 63;
   }
   state.SetItemsProcessed(state.iterations() * 512);
 }
 BENCHMARK(BM_TablePull)->Arg(2626)->Arg(1 << 20);
 
-// 64 sets of 512 random keys of the table's `rows` keys.
-std::vector<std::vector<Key>> KeySets(const std::vector<Key>& keys, std::int64_t rows) {
-  std::vector<std::vector<Key>> sets;
-  for (int s = 0; s < 64; ++s) {
-    std::vector<Key> set;
-    for (std::int32_t r : RandomRows(512, rows, static_cast<std::uint64_t>(s))) set.push_back(keys[static_cast<std::size_t>(r)]);
-    sets.push_back(std::move(set));
-  }
-  return sets;
-}
-
 // The same 512 keys through the server's batched path (PeekMany: prefetching
 // lookups, one call per request). Args: table rows.
 void BM_TablePullMany(benchmark::State& state) {
-  const std::int64_t rows = state.range(0);
-  const auto opt = NamedOptimizer(2);
-  EmbeddingTable table(SparseSpec(33), 1, opt.get());
-  const auto keys = TableKeys(rows);
-  std::vector<Real> out(33);
-  for (Key k : keys) table.Pull(k, out.data());
-  const auto sets = KeySets(keys, rows);
+  FilledTable f(2, state.range(0));
   std::vector<Real> block(512 * 33);
-  int s = 0;
   for (auto _ : state) {
-    const auto& set = sets[static_cast<std::size_t>(s)];
-    table.PeekMany(set.data(), set.size(), block.data(), true);
+    const auto& set = f.Next();
+    f.table.PeekMany(set.data(), set.size(), block.data(), true);
     benchmark::DoNotOptimize(block.data());
-    s = (s + 1) & 63;
   }
   state.SetItemsProcessed(state.iterations() * 512);
 }
 BENCHMARK(BM_TablePullMany)->Arg(2626)->Arg(1 << 20);
 
 // Args: optimizer (0 sgd, 1 adagrad, 2 adam), table rows. Sparse update of
-// 512 random rows of width 33 (lookup + update), as a server applies a push.
+// 512 random rows of width 33 (lookup + update), as a server applies a push,
+// one key at a time.
 void BM_TablePush(benchmark::State& state) {
-  const auto opt = NamedOptimizer(static_cast<int>(state.range(0)));
-  const std::int64_t rows = state.range(1);
-  EmbeddingTable table(SparseSpec(33), 1, opt.get());
-  const auto keys = TableKeys(rows);
-  std::vector<Real> out(33);
-  for (Key k : keys) table.Pull(k, out.data());
-  std::vector<std::vector<std::int32_t>> sets;
-  for (int s = 0; s < 64; ++s) sets.push_back(RandomRows(512, rows, static_cast<std::uint64_t>(s)));
+  FilledTable f(static_cast<int>(state.range(0)), state.range(1));
   std::vector<Real> grads(512 * 33, 1e-3f);
-  int s = 0;
   for (auto _ : state) {
-    const auto& idx = sets[static_cast<std::size_t>(s)];
-    for (std::size_t i = 0; i < idx.size(); ++i) table.Push(keys[static_cast<std::size_t>(idx[i])], grads.data() + i * 33);
-    s = (s + 1) & 63;
+    const auto& set = f.Next();
+    for (std::size_t i = 0; i < set.size(); ++i) f.table.Push(set[i], grads.data() + i * 33);
   }
   state.SetItemsProcessed(state.iterations() * 512);
 }
@@ -340,20 +333,12 @@ BENCHMARK(BM_TablePush)->ArgNames({"opt", "rows"})->Args({0, 2626})->Args({1, 26
 // The same updates through the server's batched path (PushManyIfPresent).
 // Args: table rows (Adam).
 void BM_TablePushMany(benchmark::State& state) {
-  const auto opt = NamedOptimizer(2);
-  const std::int64_t rows = state.range(0);
-  EmbeddingTable table(SparseSpec(33), 1, opt.get());
-  const auto keys = TableKeys(rows);
-  std::vector<Real> out(33);
-  for (Key k : keys) table.Pull(k, out.data());
-  const auto sets = KeySets(keys, rows);
+  FilledTable f(2, state.range(0));
   std::vector<Real> grads(512 * 33, 1e-3f);
   std::vector<bool> missing;
-  int s = 0;
   for (auto _ : state) {
-    const auto& set = sets[static_cast<std::size_t>(s)];
-    table.PushManyIfPresent(set.data(), set.size(), grads.data(), &missing);
-    s = (s + 1) & 63;
+    const auto& set = f.Next();
+    f.table.PushManyIfPresent(set.data(), set.size(), grads.data(), &missing);
   }
   state.SetItemsProcessed(state.iterations() * 512);
 }
