@@ -197,12 +197,17 @@ void PsClient::WaitUntil(Done done) {
   // A reply is usually microseconds away: poll without yielding for a short
   // while first (a yield on a busy machine can cost a whole time slice), then
   // back off to sleeping so a long wait does not burn a core.
+  // Idle work (SetIdleWork) fills the polls; it never delays a handled
+  // reply by more than one of its steps, and the wait sleeps only once it
+  // has none left.
   constexpr auto kSpin = std::chrono::microseconds(20);
   if (done()) return;
+  const auto idle = [this] { return idle_work_ && idle_work_(); };
   const auto spin_until = std::chrono::steady_clock::now() + kSpin;
   while (std::chrono::steady_clock::now() < spin_until) {
     Poll();
     if (done()) return;
+    idle();
   }
   Backoff backoff;
   auto heard = std::chrono::steady_clock::now();  // start of the wait, then the last reply
@@ -215,6 +220,10 @@ void PsClient::WaitUntil(Done done) {
       if (stall_timeout_.count() > 0) CheckStall(heard);
       // A large push still moving: keep it moving (yield, do not sleep).
       if (transport_->SendsInFlight()) backoff.Reset();
+      if (idle()) {
+        backoff.Reset();
+        continue;
+      }
       backoff.Wait();
     }
   }

@@ -65,6 +65,12 @@ class PsClient {
   // its servers (the coordinator cannot tell which server a worker waits on).
   void SetStallTimeout(double seconds, std::function<void()> while_waiting);
 
+  // Work for the waits: while Wait or WaitPushes has no reply to handle, it
+  // calls `work`, which should take a few microseconds and return true while
+  // it has more to do; a wait does not sleep while it has. (The worker makes
+  // the next epoch's examples this way.) Empty: none.
+  void SetIdleWork(std::function<bool()> work) { idle_work_ = std::move(work); }
+
   // Bytes of pull replies received and push messages sent, since creation.
   std::uint64_t pulled_bytes() const { return pulled_bytes_; }
   std::uint64_t pushed_bytes() const { return pushed_bytes_; }
@@ -122,6 +128,7 @@ class PsClient {
 
   std::chrono::steady_clock::duration stall_timeout_{0};  // zero: no watchdog
   std::function<void()> while_waiting_;
+  std::function<bool()> idle_work_;
 
   std::uint64_t next_request_ = 1;
   std::vector<int> awaiting_;  // per server: requests sent and not yet answered (watchdog)

@@ -18,6 +18,7 @@
 #include "models/loss.h"
 #include "models/model.h"
 #include "worker/batcher.h"
+#include "worker/epoch_examples.h"
 #include "worker/eval_rows.h"
 #include "worker/evaluator.h"
 #include "worker/ps_client.h"
@@ -122,6 +123,8 @@ class Worker {
                                 " items that user ", users_[u].user, " has not interacted with; lower --neg-ratio"));
       }
     }
+    epoch_examples_ = std::make_unique<EpochExamples>(&users_, &train_sorted_, sampler_.get(),
+                                                      loss_->pairwise() ? 1 : config_.neg_ratio, loss_->pairwise());
     batcher_ = std::make_unique<BatchBuilder>(setup.slot_field, &data_);
     evaluator_ = std::make_unique<Evaluator>(config_, &users_, &data_, sampler_.get());
     if (config_.validation) {
@@ -138,37 +141,32 @@ class Worker {
     if (config_.stall_timeout > 0) {
       client_->SetStallTimeout(config_.stall_timeout, [this] { ReportProgress(last_progress_); });
     }
+    // A wait on the servers makes the next epoch's examples meanwhile, a few
+    // microseconds at a time (about 16 positives with their negatives, or 16
+    // swaps of the shuffle).
+    client_->SetIdleWork([this] { return epoch_examples_->Advance(kIdleExampleUnits); });
   }
 
-  // The epoch's examples: every training positive with its sampled
-  // negatives (fresh each epoch), shuffled. For a pairwise loss each positive
-  // is followed by one negative and pairs are shuffled as units.
+  // The epoch's examples (EpochExamples): every training positive with its
+  // sampled negatives (fresh each epoch), shuffled. Made during the previous
+  // epoch's waits where they were started then; what is left is made here.
+  // Then the next epoch's are started, to be made while this one waits for
+  // its servers, unless this is the last epoch or two epochs' examples would
+  // take more than kMaxExamplesAheadBytes.
   void MakeExamples(int epoch) {
-    SplitMix64 rng(HashCombine(HashCombine(config_.seed, 0xe0c4ULL + static_cast<std::uint64_t>(epoch)),
-                               static_cast<std::uint64_t>(index_)));
-    examples_.clear();
-    const bool pairwise = loss_->pairwise();
-    const int negatives = pairwise ? 1 : config_.neg_ratio;
-    for (std::size_t i = 0; i < users_.size(); ++i) {
-      const UserHistory& u = users_[i];
-      for (auto item : u.train) {
-        examples_.push_back(Example{u.user, item, 1.0f});
-        for (int k = 0; k < negatives; ++k) {
-          examples_.push_back(Example{u.user, sampler_->Sample(rng, train_sorted_[i]), 0.0f});
-        }
-      }
+    const std::uint64_t seed = ExamplesSeed(epoch);
+    if (!epoch_examples_->Started(seed)) epoch_examples_->Start(seed);
+    epoch_examples_->Finish(&examples_);
+    const bool ahead = epoch < config_.epochs && epoch_examples_->size() * sizeof(Example) <= kMaxExamplesAheadBytes;
+    if (ahead) {
+      epoch_examples_->Start(ExamplesSeed(epoch + 1));
+    } else {
+      epoch_examples_->Release();
     }
-    if (!pairwise) {
-      std::shuffle(examples_.begin(), examples_.end(), rng);
-      return;
-    }
-    // Fisher-Yates over pairs.
-    const std::size_t pairs = examples_.size() / 2;
-    for (std::size_t i = pairs; i > 1; --i) {
-      const std::size_t j = rng.NextBelow(i);
-      std::swap(examples_[2 * (i - 1)], examples_[2 * j]);
-      std::swap(examples_[2 * (i - 1) + 1], examples_[2 * j + 1]);
-    }
+  }
+  std::uint64_t ExamplesSeed(int epoch) const {
+    return HashCombine(HashCombine(config_.seed, 0xe0c4ULL + static_cast<std::uint64_t>(epoch)),
+                       static_cast<std::uint64_t>(index_));
   }
 
   // With --stall-timeout: tells the coordinator's watchdog that this worker
@@ -398,9 +396,15 @@ class Worker {
   // Rows pulled during an evaluation, kept until it ends; at most 2^20 rows
   // (then it starts again).
   static constexpr std::size_t kMaxEvalRows = std::size_t{1} << 20;
+  // Making the next epoch's examples ahead holds two epochs' lists: up to
+  // 2 x 256 MiB (11 M examples each); larger lists are made at the epoch's start.
+  static constexpr std::size_t kMaxExamplesAheadBytes = std::size_t{256} << 20;
+  // Units of EpochExamples::Advance per step of idle work (a few microseconds).
+  static constexpr std::size_t kIdleExampleUnits = 16;
   std::unique_ptr<EvalRows> eval_rows_;
   ModelState state_;
   ParamBuffers grads_;
+  std::unique_ptr<EpochExamples> epoch_examples_;
   std::vector<Example> examples_;
 };
 
