@@ -26,6 +26,10 @@ struct OptimizerConfig {
   // The step of the dense blocks (tower weights); 0: lr. ServerShard gives
   // the dense tables their own optimizer with this step (--dense-lr).
   float dense_lr = 0.0f;
+  // The element loops are compiled for the x86-64 baseline and with AVX, and
+  // the AVX ones run where the CPU has it (same bits, twice as fast). True:
+  // always the baseline ones (tests compare the two).
+  bool baseline_loops = false;
 };
 
 // The update rules, with g the gradient and every operation per element:

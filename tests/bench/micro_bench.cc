@@ -244,8 +244,11 @@ std::vector<Key> TableKeys(std::int64_t rows) {
   return keys;
 }
 
-std::unique_ptr<Optimizer> NamedOptimizer(int which) {
+// `baseline`: the x86-64 baseline loops even where the CPU has AVX
+// (OptimizerConfig::baseline_loops), to show what the AVX clones gain.
+std::unique_ptr<Optimizer> NamedOptimizer(int which, bool baseline = false) {
   OptimizerConfig c;
+  c.baseline_loops = baseline;
   c.name = which == 0 ? "sgd" : which == 1 ? "adagrad" : "adam";
   c.lr = 0.002f;
   return MakeOptimizer(c);
@@ -265,7 +268,8 @@ TableSpec SparseSpec(int width) {
 // of 512 of its keys drawn at random (about a batch's distinct keys each),
 // which the table benchmarks below cycle through.
 struct FilledTable {
-  FilledTable(int optimizer, std::int64_t rows) : opt(NamedOptimizer(optimizer)), table(SparseSpec(33), 1, opt.get()) {
+  FilledTable(int optimizer, std::int64_t rows, bool baseline = false)
+      : opt(NamedOptimizer(optimizer, baseline)), table(SparseSpec(33), 1, opt.get()) {
     const auto keys = TableKeys(rows);
     std::vector<Real> out(33);
     for (Key k : keys) table.Pull(k, out.data());
@@ -331,9 +335,9 @@ void BM_TablePush(benchmark::State& state) {
 BENCHMARK(BM_TablePush)->ArgNames({"opt", "rows"})->Args({0, 2626})->Args({1, 2626})->Args({2, 2626})->Args({2, 1 << 20});
 
 // The same updates through the server's batched path (PushManyIfPresent).
-// Args: table rows (Adam).
+// Args: table rows (Adam), baseline loops (1) or AVX where the CPU has it (0).
 void BM_TablePushMany(benchmark::State& state) {
-  FilledTable f(2, state.range(0));
+  FilledTable f(2, state.range(0), state.range(1) != 0);
   std::vector<Real> grads(512 * 33, 1e-3f);
   std::vector<bool> missing;
   for (auto _ : state) {
@@ -342,14 +346,15 @@ void BM_TablePushMany(benchmark::State& state) {
   }
   state.SetItemsProcessed(state.iterations() * 512);
 }
-BENCHMARK(BM_TablePushMany)->Arg(2626)->Arg(1 << 20);
+BENCHMARK(BM_TablePushMany)->ArgNames({"rows", "base"})->Args({2626, 0})->Args({2626, 1})->Args({1 << 20, 0});
 
 // The optimizer's update alone, on 512 contiguous rows of width 33 (no lookup).
 // Args: optimizer, and for Adam the rows' initial step count: rows past
 // 2^15 steps take the pow() path of the bias corrections (the form every
-// update took before they were tabulated), younger rows the table.
+// update took before they were tabulated), younger rows the table; then
+// baseline loops (1) or AVX where the CPU has it (0).
 void BM_OptimizerUpdate(benchmark::State& state) {
-  const auto opt = NamedOptimizer(static_cast<int>(state.range(0)));
+  const auto opt = NamedOptimizer(static_cast<int>(state.range(0)), state.range(2) != 0);
   constexpr int kWidth = 33;
   const int stride = kWidth + opt->StateSize(kWidth);
   std::vector<Real> slab(512 * static_cast<std::size_t>(stride), 0.0f);
@@ -367,7 +372,14 @@ void BM_OptimizerUpdate(benchmark::State& state) {
   }
   state.SetItemsProcessed(state.iterations() * 512);
 }
-BENCHMARK(BM_OptimizerUpdate)->ArgNames({"opt", "t0"})->Args({0, 0})->Args({1, 0})->Args({2, 0})->Args({2, 1 << 20});
+BENCHMARK(BM_OptimizerUpdate)
+    ->ArgNames({"opt", "t0", "base"})
+    ->Args({0, 0, 0})
+    ->Args({1, 0, 0})
+    ->Args({1, 0, 1})
+    ->Args({2, 0, 0})
+    ->Args({2, 0, 1})
+    ->Args({2, 1 << 20, 0});
 
 // ---- Models: forward + loss + backward of one batch ----
 

@@ -164,6 +164,44 @@ TEST(OptimizerTest, AdamStepCountIsPerRow) {
   for (int i = 0; i < table.stride(); ++i) EXPECT_EQ(row_b[i], alone.Find(b)[i]) << "slot " << i;
 }
 
+// The sqrt loops run as AVX clones where the CPU has AVX (OptimizerConfig::
+// baseline_loops). Both must give the same bits, at every width (vector body
+// and scalar tail) over many steps of varied gradients, or a job's result
+// would depend on the CPU of its servers. (On a CPU without AVX both
+// optimizers run the baseline loops and the test holds trivially.)
+TEST(OptimizerTest, AvxAndBaselineLoopsGiveTheSameBits) {
+  for (const std::string name : {"adagrad", "adam"}) {
+    OptimizerConfig fast = Config(name, 0.01f);
+    OptimizerConfig base = fast;
+    base.baseline_loops = true;
+    const auto a = MakeOptimizer(fast);
+    const auto b = MakeOptimizer(base);
+    for (const int width : {1, 3, 8, 9, 16, 33, 65}) {
+      std::vector<Real> row_a(static_cast<std::size_t>(width)), state_a(static_cast<std::size_t>(a->StateSize(width)));
+      for (int i = 0; i < width; ++i) row_a[static_cast<std::size_t>(i)] = 0.1f * static_cast<float>(i % 7) - 0.3f;
+      a->InitState(state_a.data(), width);
+      std::vector<Real> row_b = row_a, state_b = state_a;
+      std::vector<Real> grad(static_cast<std::size_t>(width));
+      std::uint64_t x = 12345;
+      for (int step = 0; step < 200; ++step) {
+        for (auto& g : grad) {
+          x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+          // Gradients from 1e-6 to 10 in magnitude, either sign, some zero.
+          const int e = static_cast<int>((x >> 33) % 8) - 6;
+          g = (x >> 63 ? -1.0f : 1.0f) * std::ldexp(static_cast<float>((x >> 40) & 0xffff) / 65536.0f, e * 2);
+        }
+        a->Update(row_a.data(), state_a.data(), grad.data(), width);
+        b->Update(row_b.data(), state_b.data(), grad.data(), width);
+      }
+      for (int i = 0; i < width; ++i) {
+        ASSERT_EQ(row_a[static_cast<std::size_t>(i)], row_b[static_cast<std::size_t>(i)])
+            << name << " width " << width << " element " << i;
+      }
+      ASSERT_EQ(state_a, state_b) << name << " width " << width;
+    }
+  }
+}
+
 TEST(OptimizerTest, MakeOptimizerRejectsUnknownNames) {
   for (const char* name : {"", "momentum", "Adam", "SGD", "adam "}) {
     try {
