@@ -26,6 +26,7 @@ void EpochExamples::Start(std::uint64_t seed) {
   user_ = 0;
   positive_ = 0;
   left_ = 0;
+  drawn_ = false;
 }
 
 bool EpochExamples::Advance(std::size_t units) {
@@ -48,17 +49,25 @@ bool EpochExamples::Advance(std::size_t units) {
   }
   if (user_ < users_->size()) return true;
   // Fisher-Yates from the back, over examples or over (positive, negative)
-  // pairs: step L (L = left_) swaps unit L-1 with a uniform unit of 0..L-1.
-  if (pairwise_) {
-    for (; units > 0 && left_ > 1; --units, --left_) {
-      const std::size_t j = rng_.NextBelow(left_);
-      std::swap(examples_[2 * (left_ - 1)], examples_[2 * j]);
-      std::swap(examples_[2 * (left_ - 1) + 1], examples_[2 * j + 1]);
-    }
-  } else {
-    for (; units > 0 && left_ > 1; --units, --left_) {
-      std::swap(examples_[left_ - 1], examples_[rng_.NextBelow(left_)]);
-    }
+  // pairs: step L (L = left_) swaps unit L-1 with unit j_L, uniform in
+  // 0..L-1. The j's are drawn kAhead steps early (the stream's order is the
+  // same) so that the random unit can be prefetched: without it each swap
+  // waited for a cache and TLB miss into the list (12 MB on MovieLens-100k).
+  const std::size_t unit = pairwise_ ? 2 : 1;
+  const auto draw = [&](std::size_t steps_ahead) {
+    if (left_ <= steps_ahead + 1) return;  // step left_ - steps_ahead does not exist
+    const std::size_t j = rng_.NextBelow(left_ - steps_ahead);
+    ahead_[(left_ - steps_ahead) % kAhead] = j;
+    __builtin_prefetch(&examples_[unit * j]);
+  };
+  if (!drawn_) {
+    for (std::size_t k = 0; k < kAhead; ++k) draw(k);
+    drawn_ = true;
+  }
+  for (; units > 0 && left_ > 1; --units, --left_) {
+    const std::size_t j = ahead_[left_ % kAhead];
+    draw(kAhead);
+    for (std::size_t u = 0; u < unit; ++u) std::swap(examples_[unit * (left_ - 1) + u], examples_[unit * j + u]);
   }
   return left_ > 1;
 }

@@ -68,8 +68,12 @@ class EpochExamples {
   // Generation: the next user and that user's next training positive.
   std::size_t user_ = 0;
   std::size_t positive_ = 0;
-  // Shuffle (Fisher-Yates from the back): units (examples or pairs) left.
+  // Shuffle (Fisher-Yates from the back): units (examples or pairs) left,
+  // and the swap partners of the next kAhead steps (step L at L % kAhead).
   std::size_t left_ = 0;
+  static constexpr std::size_t kAhead = 16;
+  std::size_t ahead_[kAhead] = {};
+  bool drawn_ = false;
 };
 
 }  // namespace recsys
