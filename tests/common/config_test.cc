@@ -50,7 +50,7 @@ TEST(ConfigTest, DefaultsWithoutArguments) {
   EXPECT_EQ(c.model, "fm");
   EXPECT_EQ(c.loss, "bce");
   EXPECT_EQ(c.dim, 32);
-  EXPECT_FLOAT_EQ(c.lr, 0.002f);
+  EXPECT_FLOAT_EQ(c.lr, 0.004f);
   EXPECT_EQ(c.l2, 0.0f);
   EXPECT_EQ(c.neg_ratio, 4);
   EXPECT_EQ(c.epochs, 20);
@@ -79,7 +79,7 @@ TEST(ConfigTest, ModelDefaults) {
     const Config c = ParseConfig({"--model", model});
     EXPECT_EQ(c.model, model);
     EXPECT_EQ(c.dim, 32) << model;
-    EXPECT_FLOAT_EQ(c.lr, 0.002f) << model;
+    EXPECT_FLOAT_EQ(c.lr, std::string(model) == "fm" ? 0.004f : 0.002f) << model;
     EXPECT_EQ(c.l2, 0.0f) << model;
     EXPECT_EQ(c.neg_ratio, 4) << model;
     EXPECT_EQ(c.epochs, 20) << model;
@@ -145,7 +145,7 @@ TEST(ConfigTest, ExplicitFlagsOverrideModelDefaults) {
   EXPECT_EQ(d.model, "fm");
   EXPECT_EQ(d.dim, 8);
   EXPECT_EQ(d.epochs, 1);
-  EXPECT_FLOAT_EQ(d.lr, 0.002f);  // not given: the model's default
+  EXPECT_FLOAT_EQ(d.lr, 0.004f);  // not given: the model's default
 }
 
 TEST(ConfigTest, DataOptions) {
