@@ -139,19 +139,15 @@ class MpiTransport final : public Transport {
 // in README "Performance". Defaults only: a value the user set (mpirun --mca,
 // OMPI_MCA_* in the environment) wins, as setenv does not overwrite it.
 //
-// When a node is oversubscribed (more ranks than cores, as on a laptop or
-// this project's 2-core machines) Open MPI turns on mpi_yield_when_idle:
-// every MPI_Iprobe or MPI_Test that finds nothing then calls sched_yield.
-// Our ranks never block inside MPI: every wait is a poll loop with its own
-// yields and sleeps (Backoff), so MPI's yield only doubled the system calls
-// of each poll, and on a virtual machine a system call costs microseconds.
-// Turning it off took end-to-end MF from 2.5 to 3.6 M samples/s here
-// (README "Performance", session 5); waiting ranks still sleep.
+// (Session 5 tried turning off Open MPI's mpi_yield_when_idle, which it turns
+// on for oversubscribed nodes: pipelined asynchronous MF ran 1.3x faster,
+// but a single pull's round trip went from 21 to ~370 us and --sync MF ran
+// at 0.62x, for a cause not found. It is left to Open MPI; README
+// "Performance", session 5.)
 void SetSharedMemoryDefaults() {
   setenv("OMPI_MCA_btl_vader_eager_limit", "262144", 0);
   setenv("OMPI_MCA_btl_vader_max_send_size", "262144", 0);
   setenv("OMPI_MCA_btl_vader_segment_size", "16777216", 0);
-  setenv("OMPI_MCA_mpi_yield_when_idle", "0", 0);
 }
 
 }  // namespace
