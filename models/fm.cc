@@ -5,8 +5,67 @@
 
 namespace recsys {
 namespace {
-using RowVectorMap = Eigen::Map<Eigen::Matrix<Real, 1, Eigen::Dynamic>>;
-using ConstRowVectorMap = Eigen::Map<const Eigen::Matrix<Real, 1, Eigen::Dynamic>>;
+
+// The per-example loops, for a row width D known at compile time (the common
+// dims 16, 32, 64: Eigen then works on fixed-size vectors held in registers)
+// or Eigen::Dynamic for any other. Forward accumulates S and the squares
+// per element and reduces once per example, not once per slot.
+template <int D>
+void ForwardRows(const Batch& batch, const TableView& emb, int dim, Real w0, RowMatrix* sums,
+                 Vector* logits) {
+  using Vec = Eigen::Matrix<Real, 1, D>;
+  using ConstMap = Eigen::Map<const Vec>;
+  const int n = batch.size;
+  Vec s(dim);
+  Vec squares(dim);  // sum_s v_{s,f}^2 x_s^2, per f
+  for (int e = 0; e < n; ++e) {
+    s.setZero();
+    squares.setZero();
+    Real linear = 0;
+    for (int slot = 0; slot < batch.slots; ++slot) {
+      const std::int32_t r = batch.Row(e, slot);
+      if (r < 0) continue;  // empty slot: x = 0 in the formula
+      RECSYS_CHECK(r < emb.rows, "row ", r, " of ", emb.rows);
+      const Real x = batch.Value(e, slot);
+      const Real* row = emb.Row(r);
+      const ConstMap v(row, dim);
+      s.noalias() += x * v;
+      squares.noalias() += (x * x) * v.cwiseAbs2();
+      linear += x * row[dim];
+    }
+    sums->row(e) = s;
+    // The sum-square trick: sum_{s<t} <v_s, v_t> x_s x_t = (|S|^2 - squares) / 2.
+    (*logits)[e] = w0 + linear + Real(0.5) * (s.squaredNorm() - squares.sum());
+  }
+}
+
+template <int D>
+void BackwardRows(const Batch& batch, const TableView& emb, const TableView& gemb, int dim, const RowMatrix& sums,
+                  const Vector& dlogits) {
+  using Vec = Eigen::Matrix<Real, 1, D>;
+  using Map = Eigen::Map<Vec>;
+  using ConstMap = Eigen::Map<const Vec>;
+  const int n = batch.size;
+  Vec s(dim);
+  for (int e = 0; e < n; ++e) {
+    const Real d = dlogits[e];
+    if (d == 0) continue;  // nothing to add (e.g. a saturated or padded example)
+    s = sums.row(e);
+    for (int slot = 0; slot < batch.slots; ++slot) {
+      const std::int32_t r = batch.Row(e, slot);
+      if (r < 0) continue;
+      const Real x = batch.Value(e, slot);
+      const Real dx = d * x;
+      const ConstMap v(emb.Row(r), dim);
+      Map g(gemb.Row(r), dim);
+      // dlogit/dv_{s,f} = x_s (S_f - v_{s,f} x_s): the sum of the other
+      // slots' x_t v_t, without materialising it per slot.
+      g.noalias() += dx * (s - x * v);
+      gemb.Row(r)[dim] += dx;  // dlogit/dw_s = x_s
+    }
+  }
+}
+
 }  // namespace
 
 FmModel::FmModel(const ModelConfig& config)
@@ -23,26 +82,12 @@ void FmModel::Forward(const Batch& batch, const ParamView& params, ModelState* s
   if (state->cache.empty()) state->cache.resize(1);
   RowMatrix& sums = state->cache[0];
   sums.resize(n, dim_);
-  sums.setZero();
   state->logits.resize(n);
-
-  for (int e = 0; e < n; ++e) {
-    auto s = sums.row(e);
-    Real linear = 0;
-    Real squares = 0;  // sum_s sum_f v_{s,f}^2 x_s^2
-    for (int slot = 0; slot < batch.slots; ++slot) {
-      const std::int32_t r = batch.Row(e, slot);
-      if (r < 0) continue;  // empty slot: x = 0 in the formula
-      RECSYS_CHECK(r < emb.rows, "row ", r, " of ", emb.rows);
-      const Real x = batch.Value(e, slot);
-      const Real* row = emb.Row(r);
-      const ConstRowVectorMap v(row, dim_);
-      s.noalias() += x * v;
-      squares += x * x * v.squaredNorm();
-      linear += x * row[dim_];
-    }
-    // The sum-square trick: sum_{s<t} <v_s, v_t> x_s x_t = (|S|^2 - squares) / 2.
-    state->logits[e] = w0 + linear + Real(0.5) * (s.squaredNorm() - squares);
+  switch (dim_) {
+    case 16: ForwardRows<16>(batch, emb, dim_, w0, &sums, &state->logits); break;
+    case 32: ForwardRows<32>(batch, emb, dim_, w0, &sums, &state->logits); break;
+    case 64: ForwardRows<64>(batch, emb, dim_, w0, &sums, &state->logits); break;
+    default: ForwardRows<Eigen::Dynamic>(batch, emb, dim_, w0, &sums, &state->logits); break;
   }
 }
 
@@ -57,23 +102,11 @@ void FmModel::Backward(const Batch& batch, const ParamView& params, ModelState* 
   const RowMatrix& sums = state->cache[0];
   const TableView& emb = params[kFactorEmbTable];
   const TableView& gemb = grads[kFactorEmbTable];
-
-  for (int e = 0; e < n; ++e) {
-    const Real d = state->dlogits[e];
-    if (d == 0) continue;  // nothing to add (e.g. a saturated or padded example)
-    const auto s = sums.row(e);
-    for (int slot = 0; slot < batch.slots; ++slot) {
-      const std::int32_t r = batch.Row(e, slot);
-      if (r < 0) continue;
-      const Real x = batch.Value(e, slot);
-      const Real dx = d * x;
-      const ConstRowVectorMap v(emb.Row(r), dim_);
-      RowVectorMap g(gemb.Row(r), dim_);
-      // dlogit/dv_{s,f} = x_s (S_f - v_{s,f} x_s): the sum of the other
-      // slots' x_t v_t, without materialising it per slot.
-      g.noalias() += dx * (s - x * v);
-      gemb.Row(r)[dim_] += dx;  // dlogit/dw_s = x_s
-    }
+  switch (dim_) {
+    case 16: BackwardRows<16>(batch, emb, gemb, dim_, sums, state->dlogits); break;
+    case 32: BackwardRows<32>(batch, emb, gemb, dim_, sums, state->dlogits); break;
+    case 64: BackwardRows<64>(batch, emb, gemb, dim_, sums, state->dlogits); break;
+    default: BackwardRows<Eigen::Dynamic>(batch, emb, gemb, dim_, sums, state->dlogits); break;
   }
   grads[kFactorBiasTable].data[0] += state->dlogits.sum();  // dlogit/dw0 = 1
 }

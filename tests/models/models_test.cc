@@ -145,8 +145,12 @@ double NaiveFm(const Batch& batch, const ParamView& params, int dim, int e, doub
   return logit;
 }
 
-TEST(FmModel, SumSquareTrickEqualsNaiveDoubleSum) {
-  const int dim = 8;
+// Every dim FmModel has a compiled-in kernel for (16, 32, 64) and two that
+// take the general one (8, 24).
+class FmDims : public ::testing::TestWithParam<int> {};
+
+TEST_P(FmDims, SumSquareTrickEqualsNaiveDoubleSum) {
+  const int dim = GetParam();
   const int slots = 6;
   const std::vector<std::uint8_t> fields = {kFieldUser, kFieldItem, kFieldAge, kFieldGender, kFieldGenre, kFieldGenre};
   const auto model = MakeModel(Config("fm", dim, fields));
@@ -179,6 +183,7 @@ TEST(FmModel, SumSquareTrickEqualsNaiveDoubleSum) {
     }
   }
 }
+INSTANTIATE_TEST_SUITE_P(FmModel, FmDims, ::testing::Values(8, 16, 24, 32, 64));
 
 TEST(FmModel, GeneralisesMf) {
   const int dim = 6;
@@ -217,10 +222,13 @@ struct GradCase {
   std::string model;
   std::string loss;
   bool sides;
+  int dim = 4;
 };
 
 // Readable test output instead of the bytes of the struct.
-void PrintTo(const GradCase& c, std::ostream* out) { *out << c.model << "/" << c.loss << (c.sides ? "/sides" : "/useritem"); }
+void PrintTo(const GradCase& c, std::ostream* out) {
+  *out << c.model << "/" << c.loss << (c.sides ? "/sides" : "/useritem") << "/dim" << c.dim;
+}
 
 class GradCheck : public ::testing::TestWithParam<GradCase> {};
 
@@ -237,7 +245,7 @@ double TotalLoss(const Model& model, const Loss& loss, const Batch& batch, const
 // gradient must be zero) and w0.
 TEST_P(GradCheck, EveryParameterMatchesCentralDifferences) {
   const GradCase& c = GetParam();
-  const int dim = 4;
+  const int dim = c.dim;
   const Batch batch = c.sides ? SideFeatureBatch() : UserItemBatch();
   const auto model = MakeModel(Config(c.model, dim, batch.slot_field));
   const auto loss = MakeLoss(c.loss);
@@ -283,12 +291,18 @@ std::vector<GradCase> AllGradCases() {
   for (const char* model : {"mf", "fm"})
     for (const char* loss : {"bce", "bpr"})
       for (bool sides : {false, true}) cases.push_back({model, loss, sides});
+  // FM's compiled-in kernels (dims 16, 32, 64; dim 4 above takes the general one).
+  cases.push_back({"fm", "bce", true, 16});
+  cases.push_back({"fm", "bce", true, 32});
+  cases.push_back({"fm", "bpr", true, 64});
   return cases;
 }
 
 INSTANTIATE_TEST_SUITE_P(Grad, GradCheck, ::testing::ValuesIn(AllGradCases()),
                          [](const ::testing::TestParamInfo<GradCase>& case_info) {
-                           return case_info.param.model + "_" + case_info.param.loss + (case_info.param.sides ? "_sides" : "_useritem");
+                           const GradCase& c = case_info.param;
+                           return c.model + "_" + c.loss + (c.sides ? "_sides" : "_useritem") +
+                                  (c.dim == 4 ? "" : "_dim" + std::to_string(c.dim));
                          });
 
 TEST(GradAccumulation, BackwardAddsIntoGrads) {
