@@ -15,10 +15,15 @@ namespace {
 __attribute__((constructor(101))) void RecsysCheckCpu() {
 #if defined(RECSYS_NEEDS_X86_64_V3) && defined(__x86_64__)
   __builtin_cpu_init();
-  if (__builtin_cpu_supports("avx") && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-      __builtin_cpu_supports("bmi") && __builtin_cpu_supports("bmi2")) {
-    return;
-  }
+#if !defined(__clang__) && __GNUC__ >= 12
+  // GCC 12 knows the level as a whole (MOVBE, LZCNT, F16C and the rest).
+  const bool ok = __builtin_cpu_supports("x86-64-v3");
+#else
+  const bool ok = __builtin_cpu_supports("avx") && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+                  __builtin_cpu_supports("bmi") && __builtin_cpu_supports("bmi2") &&
+                  __builtin_cpu_supports("popcnt") && __builtin_cpu_supports("sse4.2");
+#endif
+  if (ok) return;
   std::fprintf(stderr,
                "recsys-ps: this build targets x86-64-v3 (AVX2, FMA, BMI2: Intel Haswell, AMD Zen and later), "
                "which this CPU lacks. Rebuild for it with: launch/build.sh -DRECSYS_ARCH=x86-64 "

@@ -21,10 +21,12 @@ namespace {
 // instruction, and with AVX 8, so a 33-float Adam row update takes 11 ns
 // instead of 20 (measured on this machine's Zen 3). Each loop is compiled
 // twice, for the baseline and with AVX enabled, and the optimizer picks once,
-// at construction, by what the CPU supports. AVX without FMA: the compiler
-// cannot fuse a multiply and an add, and sqrt and divide are correctly
-// rounded at any width, so both versions give the same bits and a job's
-// results do not depend on which CPU its servers ran on.
+// at construction, by what the CPU supports. No fused multiply-adds
+// (-ffp-contract=off for this library, CMakeLists.txt), and sqrt and divide
+// are correctly rounded at any width, so both versions give the same bits
+// and a job's results do not depend on which CPU its servers ran on. (In a
+// build that targets AVX already, RECSYS_ARCH=x86-64-v3 by default, both
+// versions are AVX code; the choice matters for RECSYS_ARCH=x86-64.)
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #define RECSYS_TARGET_AVX __attribute__((target("avx")))
 bool CpuHasAvx() {

@@ -45,7 +45,10 @@ bool EpochExamples::Advance(std::size_t units) {
       examples_.push_back(Example{u.user, sampler_->Sample(rng_, (*train_sorted_)[user_]), 0.0f});
     }
     ++positive_;
-    --units;
+    // A positive with its negatives counts as that many units (at least 1
+    // was left), so a step's length does not grow with --neg-ratio.
+    const std::size_t made = 1 + static_cast<std::size_t>(negatives_);
+    units = units > made ? units - made : 0;
   }
   if (user_ < users_->size()) return true;
   // Fisher-Yates from the back, over examples or over (positive, negative)

@@ -43,9 +43,9 @@ class EpochExamples {
   void Start(std::uint64_t seed);
   // Is the epoch of `seed` started (possibly finished)?
   bool Started(std::uint64_t seed) const { return started_ && seed_ == seed; }
-  // Does about `units` units of work (a positive with its negatives, or one
-  // swap of the shuffle) on the epoch started; returns true while work is
-  // left. Cheap when done or not started.
+  // Does about `units` units of work (an example made, or one swap of the
+  // shuffle; a positive is made with all its negatives at once) on the epoch
+  // started; returns true while work is left. Cheap when done or not started.
   bool Advance(std::size_t units);
   // Finishes the epoch started and swaps its examples into *out (whose old
   // contents and capacity are reused by the next Start).

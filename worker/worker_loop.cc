@@ -142,8 +142,7 @@ class Worker {
       client_->SetStallTimeout(config_.stall_timeout, [this] { ReportProgress(last_progress_); });
     }
     // A wait on the servers makes the next epoch's examples meanwhile, a few
-    // microseconds at a time (about 16 positives with their negatives, or 16
-    // swaps of the shuffle).
+    // microseconds at a time (64 examples made, or 64 swaps of the shuffle).
     client_->SetIdleWork([this] { return epoch_examples_->Advance(kIdleExampleUnits); });
   }
 
@@ -155,7 +154,12 @@ class Worker {
   // take more than kMaxExamplesAheadBytes.
   void MakeExamples(int epoch) {
     const std::uint64_t seed = ExamplesSeed(epoch);
-    if (!epoch_examples_->Started(seed)) epoch_examples_->Start(seed);
+    if (!epoch_examples_->Started(seed)) {
+      // Not made ahead (first epoch, a resumed run, or lists too large to
+      // hold two): free the old list first, so only one is ever held here.
+      std::vector<Example>().swap(examples_);
+      epoch_examples_->Start(seed);
+    }
     epoch_examples_->Finish(&examples_);
     const bool ahead = epoch < config_.epochs && epoch_examples_->size() * sizeof(Example) <= kMaxExamplesAheadBytes;
     if (ahead) {
@@ -399,8 +403,9 @@ class Worker {
   // Making the next epoch's examples ahead holds two epochs' lists: up to
   // 2 x 256 MiB (11 M examples each); larger lists are made at the epoch's start.
   static constexpr std::size_t kMaxExamplesAheadBytes = std::size_t{256} << 20;
-  // Units of EpochExamples::Advance per step of idle work (a few microseconds).
-  static constexpr std::size_t kIdleExampleUnits = 16;
+  // Units of EpochExamples::Advance (examples made, or swaps) per step of
+  // idle work: a few microseconds.
+  static constexpr std::size_t kIdleExampleUnits = 64;
   std::unique_ptr<EvalRows> eval_rows_;
   ModelState state_;
   ParamBuffers grads_;

@@ -77,6 +77,35 @@ TEST(EpochExamples, TheListDoesNotDependOnHowTheWorkIsSplit) {
   }
 }
 
+// Exactly the textbook algorithm on the same random stream: every positive
+// followed by its negatives in user order, then Fisher-Yates from the back
+// (over pairs for a pairwise loss). Catches a consistent error in the
+// look-ahead of the swap partners, which the test above cannot.
+TEST(EpochExamples, IsAPlainFisherYatesOfTheListInUserOrder) {
+  for (const bool pairwise : {false, true}) {
+    Fixture f;
+    const int negatives = pairwise ? 1 : 4;
+    EpochExamples maker(&f.users, &f.train_sorted, &f.sampler, negatives, pairwise);
+    const auto got = Make(maker, 77, {7});
+    SplitMix64 rng(77);
+    std::vector<Example> expected;
+    for (std::size_t i = 0; i < f.users.size(); ++i) {
+      for (auto item : f.users[i].train) {
+        expected.push_back(Example{f.users[i].user, item, 1.0f});
+        for (int k = 0; k < negatives; ++k) {
+          expected.push_back(Example{f.users[i].user, f.sampler.Sample(rng, f.train_sorted[i]), 0.0f});
+        }
+      }
+    }
+    const std::size_t unit = pairwise ? 2 : 1;
+    for (std::size_t left = expected.size() / unit; left > 1; --left) {
+      const std::size_t j = rng.NextBelow(left);
+      for (std::size_t u = 0; u < unit; ++u) std::swap(expected[unit * (left - 1) + u], expected[unit * j + u]);
+    }
+    EXPECT_TRUE(Same(got, expected)) << (pairwise ? "pairwise" : "pointwise");
+  }
+}
+
 TEST(EpochExamples, EveryPositiveOnceWithItsNegatives) {
   Fixture f;
   const int negatives = 4;
