@@ -42,25 +42,31 @@ struct AdamConstants {
   Real b1, b2, one_minus_b1, one_minus_b2, eps;
 };
 
-// The element loops, with m and v as parameters: GCC trusts __restrict on
-// parameters, not on pointers derived inside a function. Inlined into each
-// clone below, where they are compiled for that clone's instruction set.
-#define RECSYS_ADAM_LOOP                                                        \
-  for (int i = 0; i < width; ++i) {                                             \
-    const Real g = grad[i];                                                     \
-    const Real mi = c.b1 * m[i] + c.one_minus_b1 * g;                           \
-    const Real vi = c.b2 * v[i] + c.one_minus_b2 * (g * g);                     \
-    m[i] = mi;                                                                  \
-    v[i] = vi;                                                                  \
-    row[i] -= step * mi / (std::sqrt(vi * inv_bc2) + c.eps);                    \
+// The element loops. m and v are parameters because GCC trusts __restrict on
+// parameters, not on pointers derived inside a function. Always inlined into
+// the two versions of each below, which compile them for their instruction
+// set (a function of the default target may be inlined into an AVX one).
+__attribute__((always_inline)) inline void AdamLoop(Real* __restrict row, Real* __restrict m, Real* __restrict v,
+                                                    const Real* __restrict grad, int width, Real step, Real inv_bc2,
+                                                    const AdamConstants& c) {
+  for (int i = 0; i < width; ++i) {
+    const Real g = grad[i];
+    const Real mi = c.b1 * m[i] + c.one_minus_b1 * g;
+    const Real vi = c.b2 * v[i] + c.one_minus_b2 * (g * g);
+    m[i] = mi;
+    v[i] = vi;
+    row[i] -= step * mi / (std::sqrt(vi * inv_bc2) + c.eps);
   }
-#define RECSYS_ADAGRAD_LOOP                                                     \
-  for (int i = 0; i < width; ++i) {                                             \
-    const Real g = grad[i];                                                     \
-    const Real a = acc[i] + g * g;                                              \
-    acc[i] = a;                                                                 \
-    row[i] -= lr * g / (std::sqrt(a) + eps);                                    \
+}
+__attribute__((always_inline)) inline void AdaGradLoop(Real* __restrict row, Real* __restrict acc,
+                                                       const Real* __restrict grad, int width, Real lr, Real eps) {
+  for (int i = 0; i < width; ++i) {
+    const Real g = grad[i];
+    const Real a = acc[i] + g * g;
+    acc[i] = a;
+    row[i] -= lr * g / (std::sqrt(a) + eps);
   }
+}
 
 using AdamRowFn = void (*)(Real* __restrict row, Real* __restrict m, Real* __restrict v,
                            const Real* __restrict grad, int width, Real step, Real inv_bc2, AdamConstants c);
@@ -69,22 +75,20 @@ using AdaGradRowFn = void (*)(Real* __restrict row, Real* __restrict acc, const 
 
 void AdamRowBase(Real* __restrict row, Real* __restrict m, Real* __restrict v, const Real* __restrict grad, int width,
                  Real step, Real inv_bc2, AdamConstants c) {
-  RECSYS_ADAM_LOOP
+  AdamLoop(row, m, v, grad, width, step, inv_bc2, c);
 }
 RECSYS_TARGET_AVX void AdamRowAvx(Real* __restrict row, Real* __restrict m, Real* __restrict v,
                                   const Real* __restrict grad, int width, Real step, Real inv_bc2, AdamConstants c) {
-  RECSYS_ADAM_LOOP
+  AdamLoop(row, m, v, grad, width, step, inv_bc2, c);
 }
 void AdaGradRowBase(Real* __restrict row, Real* __restrict acc, const Real* __restrict grad, int width, Real lr,
                     Real eps) {
-  RECSYS_ADAGRAD_LOOP
+  AdaGradLoop(row, acc, grad, width, lr, eps);
 }
 RECSYS_TARGET_AVX void AdaGradRowAvx(Real* __restrict row, Real* __restrict acc, const Real* __restrict grad,
                                      int width, Real lr, Real eps) {
-  RECSYS_ADAGRAD_LOOP
+  AdaGradLoop(row, acc, grad, width, lr, eps);
 }
-#undef RECSYS_ADAM_LOOP
-#undef RECSYS_ADAGRAD_LOOP
 
 class Sgd final : public Optimizer {
  public:
