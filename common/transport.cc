@@ -21,17 +21,41 @@ int MaxSleepMicros() {
 }
 }  // namespace
 
+namespace {
+WaitPolicy& Policy() {
+  static WaitPolicy policy;
+  return policy;
+}
+
+inline void CpuRelax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  asm volatile("yield");
+#endif
+}
+}  // namespace
+
+void SetWaitPolicy(const WaitPolicy& policy) { Policy() = policy; }
+const WaitPolicy& GetWaitPolicy() { return Policy(); }
+
 double Backoff::Wait() {
-  // A few yields first: a reply is often only microseconds away, and a yield
-  // lets a co-scheduled rank run without paying a sleep's latency.
-  constexpr int kYields = 16;
-  if (polls_ < kYields) {
-    ++polls_;
+  const WaitPolicy& policy = Policy();
+  const auto now = std::chrono::steady_clock::now();
+  if (polls_++ == 0) {
+    since_ = now;
+    sleeps_ = 0;
+  }
+  const auto waited = now - since_;
+  if (waited < policy.pause_spin) {
+    for (int i = 0; i < 8; ++i) CpuRelax();  // ~0.15 us
+    return 0.0;
+  }
+  if (waited < policy.spin) {
     std::this_thread::yield();
     return 0.0;
   }
-  const int doublings = polls_ - kYields < 10 ? polls_ - kYields : 10;
-  ++polls_;
+  const int doublings = std::min(sleeps_++, 10);
   const auto sleep = std::chrono::microseconds(std::min(20 << doublings, MaxSleepMicros()));
   std::this_thread::sleep_for(sleep);
   return std::chrono::duration<double>(sleep).count();

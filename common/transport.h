@@ -7,6 +7,7 @@
 #define RECSYS_COMMON_TRANSPORT_H_
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -118,16 +119,43 @@ class Transport {
   double idle_seconds_ = 0.0;
 };
 
-// Sleeps with exponential backoff between polls: the first few calls only
-// yield, then sleeps grow from 20 us to 1 ms. Reset() after progress.
+// How a waiting rank spends the time between polls (Backoff). A reply or a
+// request is usually microseconds away, while a sleep costs far more than
+// asked (here a 20 us sleep takes ~65 us: timer granularity in a VM), and a
+// rank that sleeps through a message makes its peer wait and back off too.
+// So waits poll for a while after the last progress, and only then sleep,
+// with exponential backoff. Measured in README "Performance", session 6.
+struct WaitPolicy {
+  // How long to poll without sleeping after the last progress. A server
+  // polling 25 us between requests made --sync MF 0.65x as fast as 200 us;
+  // asynchronous training was the same with either.
+  std::chrono::microseconds spin{200};
+  // For the first `pause_spin` of that, poll with only a CPU pause between
+  // polls; after it, yield the core between polls (sched_yield, ~1 us here).
+  // Yielding polls trained faster than pausing ones (MF 1.5x, NeuMF 1.3x),
+  // but pausing catches a reply due in microseconds sooner (a lone 500-row
+  // pull: 13 us against 20-29 us). Zero when the node has more busy ranks
+  // than cores: a rank that does not yield holds up a co-scheduled one.
+  std::chrono::microseconds pause_spin{15};
+};
+// The process's policy; set once at start-up (MakeMpiTransport does, from
+// the node's ranks and cores), before any rank waits.
+void SetWaitPolicy(const WaitPolicy& policy);
+const WaitPolicy& GetWaitPolicy();
+
+// Paces a polling loop: Wait() between polls that found nothing, Reset()
+// after progress. Polls for the policy's spin time, then sleeps from 20 us,
+// doubling up to ~1.3 ms (RECSYS_MAX_SLEEP_US).
 class Backoff {
  public:
-  // Returns the seconds slept (0 when it only yielded).
+  // Returns the seconds slept (0 while it only paused or yielded).
   double Wait();
   void Reset() { polls_ = 0; }
 
  private:
-  int polls_ = 0;
+  int polls_ = 0;  // since the last Reset
+  int sleeps_ = 0;
+  std::chrono::steady_clock::time_point since_;
 };
 
 // ---- MPI backend (transport_mpi.cc) ----
@@ -136,7 +164,9 @@ class Backoff {
 // and returns the world transport. Call once, from main.
 std::unique_ptr<Transport> MakeMpiTransport(int* argc, char*** argv);
 // Finalises MPI. Only on the success path: a rank that finalizes while
-// others still wait would hang them; on failure, Abort instead.
+// others still wait would hang them; on failure, Abort instead. Where ranks
+// may get here at different times, call transport.Barrier() first: it
+// sleeps, while MPI_Finalize's own wait spins (mpi_yield_when_idle is off).
 void FinalizeMpi();
 
 // ---- Local backend (transport_local.cc) ----

@@ -1,13 +1,19 @@
 // The MPI backend. The only file that includes <mpi.h>.
 #include <mpi.h>
+#include <sched.h>
 #include <sys/prctl.h>
+#include <unistd.h>
 
+#include <algorithm>
+#include <chrono>
 #include <climits>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <deque>
 #include <memory>
 #include <utility>
+#include <vector>
 
 #include "common/error.h"
 #include "common/transport.h"
@@ -139,15 +145,68 @@ class MpiTransport final : public Transport {
 // in README "Performance". Defaults only: a value the user set (mpirun --mca,
 // OMPI_MCA_* in the environment) wins, as setenv does not overwrite it.
 //
-// (Session 5 tried turning off Open MPI's mpi_yield_when_idle, which it turns
-// on for oversubscribed nodes: pipelined asynchronous MF ran 1.3x faster,
-// but a single pull's round trip went from 21 to ~370 us and --sync MF ran
-// at 0.62x, for a cause not found. It is left to Open MPI; README
-// "Performance", session 5.)
+// Open MPI's mpi_yield_when_idle (on by default when a node is
+// oversubscribed, as 3 ranks on 2 cores are) makes every MPI_Improbe or
+// MPI_Test that finds nothing call sched_yield, ~1 us here: a worker polling
+// between pipelined batches paid it on every poll. Our waits never block
+// inside MPI and decide themselves when to yield (WaitPolicy), so it is off
+// by default. (Session 5 found it off 1.3-2x faster for pipelined training
+// but lone pulls at ~355 us: a worker that polled only 20 us before sleeping
+// slept through replies, and both sides' backoff grew. WaitPolicy's longer
+// spin fixed that; README "Performance", session 6.)
 void SetSharedMemoryDefaults() {
   setenv("OMPI_MCA_btl_vader_eager_limit", "262144", 0);
   setenv("OMPI_MCA_btl_vader_max_send_size", "262144", 0);
   setenv("OMPI_MCA_btl_vader_segment_size", "16777216", 0);
+  setenv("OMPI_MCA_mpi_yield_when_idle", "0", 0);
+}
+
+// The wait policy for this node: waits start with pausing polls unless the
+// node has more busy ranks than cores. Busy ranks are all but the
+// coordinator (rank 0), which sleeps while the others train; cores are the
+// union of the CPUs the node's ranks may run on (so binding, taskset and
+// cpusets count).
+// RECSYS_PAUSE_SPIN_US and RECSYS_SPIN_US override, for measurements.
+// Collective over MPI_COMM_WORLD; called right after MPI_Init.
+void SetNodeWaitPolicy(int rank) {
+  MPI_Comm node;
+  RECSYS_MPI_CALL(MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &node));
+  int local = 0;
+  RECSYS_MPI_CALL(MPI_Comm_size(node, &local));
+  // This rank's CPUs, then one byte saying whether it is rank 0, OR-ed over
+  // the node.
+  std::vector<unsigned char> mine(sizeof(cpu_set_t) + 1, 0), all(mine.size(), 0);
+  cpu_set_t cpus;
+  CPU_ZERO(&cpus);
+  if (sched_getaffinity(0, sizeof(cpus), &cpus) != 0) {
+    const long online = sysconf(_SC_NPROCESSORS_ONLN);
+    for (long c = 0; c < std::max(1L, online) && c < CPU_SETSIZE; ++c) CPU_SET(static_cast<int>(c), &cpus);
+  }
+  std::memcpy(mine.data(), &cpus, sizeof(cpus));
+  mine.back() = rank == 0 ? 1 : 0;
+  // Non-blocking, polled with Backoff (the default policy, which yields
+  // after 15 us): a blocking collective would spin with the yield off.
+  MPI_Request request;
+  RECSYS_MPI_CALL(MPI_Iallreduce(mine.data(), all.data(), static_cast<int>(mine.size()), MPI_BYTE, MPI_BOR, node,
+                                 &request));
+  Backoff backoff;
+  for (int done = 0;;) {
+    RECSYS_MPI_CALL(MPI_Test(&request, &done, MPI_STATUS_IGNORE));
+    if (done) break;
+    backoff.Wait();
+  }
+  RECSYS_MPI_CALL(MPI_Comm_free(&node));
+  std::memcpy(&cpus, all.data(), sizeof(cpus));
+  const int cores = std::max(1, CPU_COUNT(&cpus));
+  const int busy = local - (all.back() != 0 ? 1 : 0);
+
+  WaitPolicy policy;
+  if (busy > cores) policy.pause_spin = std::chrono::microseconds(0);
+  if (const char* env = std::getenv("RECSYS_PAUSE_SPIN_US")) {
+    policy.pause_spin = std::chrono::microseconds(std::max(0, std::atoi(env)));
+  }
+  if (const char* env = std::getenv("RECSYS_SPIN_US")) policy.spin = std::chrono::microseconds(std::max(0, std::atoi(env)));
+  SetWaitPolicy(policy);
 }
 
 }  // namespace
@@ -164,7 +223,9 @@ std::unique_ptr<Transport> MakeMpiTransport(int* argc, char*** argv) {
   int provided = 0;
   RECSYS_MPI_CALL(MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided));
   if (provided < MPI_THREAD_FUNNELED) throw InternalError("MPI does not provide MPI_THREAD_FUNNELED");
-  return std::make_unique<MpiTransport>();
+  auto transport = std::make_unique<MpiTransport>();
+  SetNodeWaitPolicy(transport->rank());
+  return transport;
 }
 
 void FinalizeMpi() {

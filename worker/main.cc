@@ -77,6 +77,7 @@ int main(int argc, char** argv) {
       }
     }
     transport->FlushSends();
+    transport->Barrier();  // the other ranks wait for rank 0 asleep, not spinning in MPI_Finalize
     recsys::FinalizeMpi();
     return 0;
   }
@@ -101,6 +102,7 @@ int main(int argc, char** argv) {
   }
   if (code != 0) transport->Abort(code);
   transport->FlushSends();
+  transport->Barrier();  // wait here, asleep, not spinning in MPI_Finalize
   recsys::FinalizeMpi();
   return 0;
 }

@@ -194,21 +194,12 @@ void PsClient::WaitPushes(int max_in_flight) {
 
 template <typename Done>
 void PsClient::WaitUntil(Done done) {
-  // A reply is usually microseconds away: poll without yielding for a short
-  // while first (a yield on a busy machine can cost a whole time slice), then
-  // back off to sleeping so a long wait does not burn a core.
-  // Idle work (SetIdleWork) fills the polls; it never delays a handled
-  // reply by more than one of its steps, and the wait sleeps only once it
-  // has none left.
-  constexpr auto kSpin = std::chrono::microseconds(20);
+  // Polls, doing idle work (SetIdleWork) between polls: it never delays a
+  // handled reply by more than one of its steps. Without idle work, the wait
+  // follows the process's WaitPolicy (Backoff): it spins or yields for a
+  // while, as a reply is usually microseconds away, and then sleeps.
   if (done()) return;
   const auto idle = [this] { return idle_work_ && idle_work_(); };
-  const auto spin_until = std::chrono::steady_clock::now() + kSpin;
-  while (std::chrono::steady_clock::now() < spin_until) {
-    Poll();
-    if (done()) return;
-    idle();
-  }
   Backoff backoff;
   auto heard = std::chrono::steady_clock::now();  // start of the wait, then the last reply
   while (!done()) {

@@ -191,6 +191,7 @@ int main(int argc, char** argv) {
     return code;
   }
   transport->FlushSends();
+  transport->Barrier();  // wait here, asleep, not spinning in MPI_Finalize
   recsys::FinalizeMpi();
   return 0;
 }

@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <cstring>
 #include <map>
@@ -260,14 +261,32 @@ TEST(TransportTest, RecvWhileTimesOut) {
   });
 }
 
-TEST(TransportTest, BackoffYieldsFirstThenSleepsLonger) {
+// Sets a wait policy for one test and restores the process's afterwards.
+class ScopedWaitPolicy {
+ public:
+  explicit ScopedWaitPolicy(const WaitPolicy& policy) : saved_(GetWaitPolicy()) { SetWaitPolicy(policy); }
+  ~ScopedWaitPolicy() { SetWaitPolicy(saved_); }
+
+ private:
+  WaitPolicy saved_;
+};
+
+TEST(TransportTest, BackoffPollsForItsSpinTimeThenSleepsLonger) {
+  WaitPolicy policy;
+  policy.spin = std::chrono::microseconds(3000);
+  policy.pause_spin = std::chrono::microseconds(1000);
+  const ScopedWaitPolicy scoped(policy);
+  using Clock = std::chrono::steady_clock;
   Backoff backoff;
-  int yields = 0;
+  const auto start = Clock::now();
+  int polls = 0;
   while (backoff.Wait() == 0.0) {
-    ++yields;
-    ASSERT_LT(yields, 1000) << "never sleeps";
+    ++polls;
+    ASSERT_LT(Clock::now() - start, std::chrono::seconds(10)) << "never sleeps";
   }
-  EXPECT_GE(yields, 1);
+  // It polled (paused, then yielded) for at least the spin time before its first sleep.
+  EXPECT_GE(Clock::now() - start, policy.spin);
+  EXPECT_GE(polls, 2);
   std::vector<double> sleeps;
   for (int i = 0; i < 14; ++i) sleeps.push_back(backoff.Wait());
   for (std::size_t i = 1; i < sleeps.size(); ++i) {
@@ -278,7 +297,16 @@ TEST(TransportTest, BackoffYieldsFirstThenSleepsLonger) {
   EXPECT_LE(sleeps.back(), 0.05);            // but stays short (a ~1 ms cap by default)
   EXPECT_EQ(sleeps[sleeps.size() - 1], sleeps[sleeps.size() - 2]) << "no cap";
   backoff.Reset();
-  EXPECT_EQ(backoff.Wait(), 0.0);  // after progress, yields again
+  EXPECT_EQ(backoff.Wait(), 0.0);  // after progress, polls again
+}
+
+TEST(TransportTest, BackoffWithoutSpinSleepsAtOnce) {
+  WaitPolicy policy;
+  policy.spin = std::chrono::microseconds(0);
+  policy.pause_spin = std::chrono::microseconds(0);
+  const ScopedWaitPolicy scoped(policy);
+  Backoff backoff;
+  EXPECT_GT(backoff.Wait(), 0.0);
 }
 
 // ---------------------------------------------------------------------------
