@@ -25,25 +25,42 @@ int BitsFor(std::size_t n) {
 
 }  // namespace
 
-void BatchBuilder::FeatureIndex::Init(const std::unordered_map<std::uint64_t, std::vector<Feature>>& features) {
+void BatchBuilder::FeatureIndex::Init(const std::unordered_map<std::uint64_t, std::vector<Feature>>& features,
+                                      std::unordered_map<Key, std::uint32_t>* dense, std::vector<Key>* dense_keys) {
   const std::size_t capacity = std::size_t{1} << BitsFor(features.size());
   ids_.assign(capacity, 0);
-  values_.assign(capacity, nullptr);
+  begin_.assign(capacity, 0);
+  count_.assign(capacity, kEmpty);
   mask_ = capacity - 1;
+  features_.clear();
   for (const auto& [id, list] : features) {
     std::size_t slot = static_cast<std::size_t>(Mix64(id)) & mask_;
-    while (values_[slot] != nullptr) slot = (slot + 1) & mask_;
+    while (count_[slot] != kEmpty) slot = (slot + 1) & mask_;
+    RECSYS_CHECK(features_.size() + list.size() < kEmpty, "too many side features: ", features_.size());
     ids_[slot] = id;
-    values_[slot] = &list;
+    begin_[slot] = static_cast<std::uint32_t>(features_.size());
+    count_[slot] = static_cast<std::uint32_t>(list.size());
+    for (const Feature& f : list) {
+      // Users and items are interned by hash (Intern); a side feature with
+      // their key would get a second row for the same key.
+      RECSYS_CHECK(FieldOf(f.key) != kFieldUser && FieldOf(f.key) != kFieldItem, "side feature with key ", f.key);
+      const auto [it, inserted] = dense->try_emplace(f.key, static_cast<std::uint32_t>(dense_keys->size()));
+      if (inserted) dense_keys->push_back(f.key);
+      features_.push_back(DenseFeature{it->second, f.value});
+    }
   }
 }
 
-const std::vector<Feature>* BatchBuilder::FeatureIndex::Find(std::uint64_t id) const {
-  if (values_.empty()) return nullptr;
+const BatchBuilder::DenseFeature* BatchBuilder::FeatureIndex::Find(std::uint64_t id, int* count) const {
+  *count = 0;
+  if (ids_.empty()) return nullptr;
   // Terminates: the load is at most 1/2, so there is an empty slot.
   for (std::size_t slot = static_cast<std::size_t>(Mix64(id)) & mask_;; slot = (slot + 1) & mask_) {
-    if (values_[slot] == nullptr) return nullptr;
-    if (ids_[slot] == id) return values_[slot];
+    if (count_[slot] == kEmpty) return nullptr;
+    if (ids_[slot] == id) {
+      *count = static_cast<int>(count_[slot]);
+      return features_.data() + begin_[slot];
+    }
   }
 }
 
@@ -56,8 +73,11 @@ BatchBuilder::BatchBuilder(std::vector<std::uint8_t> slot_field, const Dataset* 
     item_slots_ = side - user_slots_;
     RECSYS_CHECK(item_slots_ == static_cast<int>(data_->item_slot_fields.size()), "slot layout ", side,
                  " side slots, data has ", data_->user_slot_fields.size(), "+", data_->item_slot_fields.size());
-    if (user_slots_ > 0) user_features_.Init(data_->user_features);
-    if (item_slots_ > 0) item_features_.Init(data_->item_features);
+    std::unordered_map<Key, std::uint32_t> dense;
+    if (user_slots_ > 0) user_features_.Init(data_->user_features, &dense, &dense_keys_);
+    if (item_slots_ > 0) item_features_.Init(data_->item_features, &dense, &dense_keys_);
+    dense_row_.assign(dense_keys_.size(), 0);
+    dense_stamp_.assign(dense_keys_.size(), 0);
   }
   ResetIndex(2048);
 }
@@ -69,6 +89,7 @@ void BatchBuilder::ResetIndex(std::size_t keys) {
     slot_key_.assign(capacity, 0);
     slot_row_.assign(capacity, 0);
     slot_stamp_.assign(capacity, 0);
+    std::fill(dense_stamp_.begin(), dense_stamp_.end(), 0);
     generation_ = 0;
     shift_ = 64 - bits;
   }
@@ -76,6 +97,7 @@ void BatchBuilder::ResetIndex(std::size_t keys) {
     // The stamps wrapped around (after 2^32 batches): old stamps could now
     // look current, so clear them once.
     std::fill(slot_stamp_.begin(), slot_stamp_.end(), 0);
+    std::fill(dense_stamp_.begin(), dense_stamp_.end(), 0);
     generation_ = 1;
   }
 }
@@ -93,6 +115,15 @@ inline std::int32_t BatchBuilder::Intern(Key key, Batch* batch) {
     }
     if (slot_key_[slot] == key) return slot_row_[slot];
   }
+}
+
+inline std::int32_t BatchBuilder::InternDense(std::uint32_t id, Batch* batch) {
+  if (dense_stamp_[id] != generation_) {
+    dense_stamp_[id] = generation_;
+    dense_row_[id] = static_cast<std::int32_t>(batch->keys.size());
+    batch->keys.push_back(dense_keys_[id]);
+  }
+  return dense_row_[id];
 }
 
 void BatchBuilder::Build(const Example* examples, int n, Batch* batch) {
@@ -116,21 +147,21 @@ void BatchBuilder::Build(const Example* examples, int n, Batch* batch) {
     row[1] = Intern(MakeKey(kFieldItem, ex.item), batch);
     value[1] = 1.0f;
     if (user_slots_ > 0) {
-      if (const std::vector<Feature>* features = user_features_.Find(ex.user)) {
-        const int count = std::min(user_slots_, static_cast<int>(features->size()));
-        for (int j = 0; j < count; ++j) {
-          row[2 + j] = Intern((*features)[static_cast<std::size_t>(j)].key, batch);
-          value[2 + j] = (*features)[static_cast<std::size_t>(j)].value;
-        }
+      int count = 0;
+      const DenseFeature* features = user_features_.Find(ex.user, &count);
+      count = std::min(user_slots_, count);
+      for (int j = 0; j < count; ++j) {
+        row[2 + j] = InternDense(features[j].id, batch);
+        value[2 + j] = features[j].value;
       }
     }
     if (item_slots_ > 0) {
-      if (const std::vector<Feature>* features = item_features_.Find(ex.item)) {
-        const int count = std::min(item_slots_, static_cast<int>(features->size()));
-        for (int j = 0; j < count; ++j) {
-          row[2 + user_slots_ + j] = Intern((*features)[static_cast<std::size_t>(j)].key, batch);
-          value[2 + user_slots_ + j] = (*features)[static_cast<std::size_t>(j)].value;
-        }
+      int count = 0;
+      const DenseFeature* features = item_features_.Find(ex.item, &count);
+      count = std::min(item_slots_, count);
+      for (int j = 0; j < count; ++j) {
+        row[2 + user_slots_ + j] = InternDense(features[j].id, batch);
+        value[2 + user_slots_ + j] = features[j].value;
       }
     }
   }
