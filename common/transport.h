@@ -86,17 +86,20 @@ class Transport {
   // Whether a Send has not yet been handed over. A message above the
   // shared-memory eager limit (256 KiB by default, MakeMpiTransport) moves
   // in fragments only while the sender is inside MPI calls, so a waiting
-  // rank with sends in flight should keep polling (yielding, not sleeping):
-  // its receiver is usually waiting for exactly that message.
+  // rank with sends in flight should keep polling (Backoff::Wait with
+  // may_sleep false): its receiver is usually waiting for exactly that
+  // message.
   virtual bool SendsInFlight() { return false; }
 
-  // Blocking receive: polls TryRecv and sleeps with exponential backoff
-  // between polls, so a waiting rank does not burn a core that busy ranks
-  // need (a blocking MPI_Recv spins at 100% even with mpi_yield_when_idle).
+  // Blocking receive: polls TryRecv with Backoff (briefly, then sleeping
+  // with exponential backoff), so a waiting rank does not burn a core that
+  // busy ranks need (a blocking MPI_Recv spins at 100% even with
+  // mpi_yield_when_idle).
   Message Recv(int source, int tag);
 
-  // Like Recv, but calls `idle` between polls (e.g. to serve other messages)
-  // and gives up after `timeout_seconds` (< 0: never). Returns false on timeout.
+  // Like Recv, but gives up after `timeout_seconds` (< 0: never), checked
+  // once the wait has started sleeping (after WaitPolicy::spin). Returns
+  // false on timeout.
   bool RecvWhile(int source, int tag, Message* out, double timeout_seconds);
 
   // Collectives built on Send/Recv; every rank must call them in the same
@@ -148,13 +151,15 @@ const WaitPolicy& GetWaitPolicy();
 // doubling up to ~1.3 ms (RECSYS_MAX_SLEEP_US).
 class Backoff {
  public:
-  // Returns the seconds slept (0 while it only paused or yielded).
-  double Wait();
-  void Reset() { polls_ = 0; }
+  // Returns the seconds slept (0 while it only paused or yielded). With
+  // may_sleep false (e.g. a large send of ours still moving, which needs us
+  // in MPI), it yields where it would sleep.
+  double Wait(bool may_sleep = true);
+  void Reset() { started_ = false; }
 
  private:
-  int polls_ = 0;  // since the last Reset
-  int sleeps_ = 0;
+  bool started_ = false;  // since the last Reset
+  int sleeps_ = 0;        // at most 10: the sleep doubles up to its cap
   std::chrono::steady_clock::time_point since_;
 };
 

@@ -150,7 +150,8 @@ class MpiTransport final : public Transport {
 // MPI_Test that finds nothing call sched_yield, ~1 us here: a worker polling
 // between pipelined batches paid it on every poll. Our waits never block
 // inside MPI and decide themselves when to yield (WaitPolicy), so it is off
-// by default. (Session 5 found it off 1.3-2x faster for pipelined training
+// by default. (Open MPI 4.1, Debian 12's, takes this; Open MPI 5 forces the
+// yield on for an oversubscribed node whatever the setting.) (Session 5 found it off 1.3-2x faster for pipelined training
 // but lone pulls at ~355 us: a worker that polled only 20 us before sleeping
 // slept through replies, and both sides' backoff grew. WaitPolicy's longer
 // spin fixed that; README "Performance", session 6.)
@@ -163,9 +164,10 @@ void SetSharedMemoryDefaults() {
 
 // The wait policy for this node: waits start with pausing polls unless the
 // node has more busy ranks than cores. Busy ranks are all but the
-// coordinator (rank 0), which sleeps while the others train; cores are the
-// union of the CPUs the node's ranks may run on (so binding, taskset and
-// cpusets count).
+// coordinator (rank 0), which sleeps while the others train (in
+// recsys_recommend it computes too, so there the count may be one short);
+// cores are the union of the CPUs the node's ranks may run on (so binding,
+// taskset and cpusets count).
 // RECSYS_PAUSE_SPIN_US and RECSYS_SPIN_US override, for measurements.
 // Collective over MPI_COMM_WORLD; called right after MPI_Init.
 void SetNodeWaitPolicy(int rank) {
@@ -185,7 +187,9 @@ void SetNodeWaitPolicy(int rank) {
   std::memcpy(mine.data(), &cpus, sizeof(cpus));
   mine.back() = rank == 0 ? 1 : 0;
   // Non-blocking, polled with Backoff (the default policy, which yields
-  // after 15 us): a blocking collective would spin with the yield off.
+  // after 15 us): a blocking collective spins with the yield off. (The
+  // split above is blocking too, but the ranks come to it together, right
+  // after MPI_Init's own synchronisation.)
   MPI_Request request;
   RECSYS_MPI_CALL(MPI_Iallreduce(mine.data(), all.data(), static_cast<int>(mine.size()), MPI_BYTE, MPI_BOR, node,
                                  &request));

@@ -317,9 +317,8 @@ void RunServer(Transport& transport, const Topology& topology, const Config& con
   Message m;
   for (;;) {
     if (!transport.TryRecv(Transport::kAnySource, Transport::kAnyTag, &m)) {
-      // A large reply still moving: keep it moving (yield, do not sleep).
-      if (transport.SendsInFlight()) backoff.Reset();
-      backoff.Wait();
+      // A large reply still moving: keep it moving (poll, do not sleep).
+      backoff.Wait(/*may_sleep=*/!transport.SendsInFlight());
       continue;
     }
     backoff.Reset();

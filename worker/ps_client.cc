@@ -209,13 +209,12 @@ void PsClient::WaitUntil(Done done) {
     } else {
       if (while_waiting_) while_waiting_();
       if (stall_timeout_.count() > 0) CheckStall(heard);
-      // A large push still moving: keep it moving (yield, do not sleep).
-      if (transport_->SendsInFlight()) backoff.Reset();
       if (idle()) {
         backoff.Reset();
         continue;
       }
-      backoff.Wait();
+      // A large push still moving: keep it moving (poll, do not sleep).
+      backoff.Wait(/*may_sleep=*/!transport_->SendsInFlight());
     }
   }
 }

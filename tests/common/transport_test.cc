@@ -300,6 +300,16 @@ TEST(TransportTest, BackoffPollsForItsSpinTimeThenSleepsLonger) {
   EXPECT_EQ(backoff.Wait(), 0.0);  // after progress, polls again
 }
 
+TEST(TransportTest, BackoffThatMayNotSleepKeepsPolling) {
+  WaitPolicy policy;
+  policy.spin = std::chrono::microseconds(0);
+  policy.pause_spin = std::chrono::microseconds(0);
+  const ScopedWaitPolicy scoped(policy);
+  Backoff backoff;
+  for (int i = 0; i < 100; ++i) EXPECT_EQ(backoff.Wait(/*may_sleep=*/false), 0.0);
+  EXPECT_GT(backoff.Wait(), 0.0);  // and sleeps once it may
+}
+
 TEST(TransportTest, BackoffWithoutSpinSleepsAtOnce) {
   WaitPolicy policy;
   policy.spin = std::chrono::microseconds(0);
