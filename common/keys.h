@@ -5,6 +5,7 @@
 #define RECSYS_COMMON_KEYS_H_
 
 #include <cstdint>
+#include <vector>
 
 #include "common/hash.h"
 #include "common/types.h"
@@ -34,6 +35,19 @@ constexpr std::uint64_t kValueMask = (std::uint64_t{1} << kFieldShift) - 1;
 constexpr Key MakeKey(std::uint8_t field, std::uint64_t value) {
   const std::uint64_t v = (value & ~kValueMask) ? (Mix64(value) & kValueMask) : value;
   return (static_cast<std::uint64_t>(field) << kFieldShift) | v;
+}
+
+// The slot layout of a batch (Setup::slot_field, BatchBuilder): the user,
+// the item, then the user's side-feature slots and the item's. Pass empty
+// lists for a run without side features.
+inline std::vector<std::uint8_t> SlotLayout(const std::vector<std::uint8_t>& user_slots,
+                                            const std::vector<std::uint8_t>& item_slots) {
+  std::vector<std::uint8_t> layout = {kFieldUser, kFieldItem};
+  // Appended one by one: GCC 12 -O3 -march=x86-64-v3 warns, wrongly, that
+  // inserting a range into the two-element vector writes out of bounds.
+  for (const std::uint8_t f : user_slots) layout.push_back(f);
+  for (const std::uint8_t f : item_slots) layout.push_back(f);
+  return layout;
 }
 
 constexpr std::uint8_t FieldOf(Key key) { return static_cast<std::uint8_t>(key >> kFieldShift); }

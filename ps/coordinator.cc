@@ -532,11 +532,7 @@ std::vector<EpochResult> RunCoordinator(Transport& transport, const Topology& to
     if (!h.user_slot_fields.empty() && user_slots.empty()) user_slots = h.user_slot_fields;
     if (!h.item_slot_fields.empty() && item_slots.empty()) item_slots = h.item_slot_fields;
   }
-  setup.slot_field = {kFieldUser, kFieldItem};
-  if (config.side_features) {
-    setup.slot_field.insert(setup.slot_field.end(), user_slots.begin(), user_slots.end());
-    setup.slot_field.insert(setup.slot_field.end(), item_slots.begin(), item_slots.end());
-  }
+  setup.slot_field = config.side_features ? SlotLayout(user_slots, item_slots) : SlotLayout({}, {});
   if (universe_size == 0) throw InputError("the data has no items");
   setup.tables = make_tables(setup.slot_field);
   // NeuMF pre-training: combine the GMF and MLP checkpoints into a NeuMF

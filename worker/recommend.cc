@@ -111,13 +111,8 @@ Recommender::Recommender(const std::string& checkpoint, const std::string& data_
   if (data_.items.empty() && data_.dense_items == 0) throw InputError("the data has no items");
 
   // The slot layout the coordinator agreed on (side features only if the run used them).
-  // (Appended one by one: GCC 12 -O3 -march=x86-64-v3 warns, wrongly, that
-  // inserting a range into the two-element vector writes out of bounds.)
-  std::vector<std::uint8_t> slot_field = {kFieldUser, kFieldItem};
-  if (config_.side_features) {
-    for (const auto f : data_.user_slot_fields) slot_field.push_back(f);
-    for (const auto f : data_.item_slot_fields) slot_field.push_back(f);
-  }
+  const std::vector<std::uint8_t> slot_field =
+      config_.side_features ? SlotLayout(data_.user_slot_fields, data_.item_slot_fields) : SlotLayout({}, {});
   model_ = MakeModel(ModelConfigFrom(config_, slot_field));
   CheckTables(manifest_path, m, model_->Tables());
   batcher_ = std::make_unique<BatchBuilder>(slot_field, &data_);

@@ -70,12 +70,7 @@ Dataset MakeMl100kLike(bool side) {
   return d;
 }
 
-std::vector<std::uint8_t> SlotFields(const Dataset& d) {
-  std::vector<std::uint8_t> s = {kFieldUser, kFieldItem};
-  for (std::uint8_t f : d.user_slot_fields) s.push_back(f);
-  for (std::uint8_t f : d.item_slot_fields) s.push_back(f);
-  return s;
-}
+std::vector<std::uint8_t> SlotFields(const Dataset& d) { return SlotLayout(d.user_slot_fields, d.item_slot_fields); }
 
 // `batches` batches of examples: each positive followed by 4 negatives of the
 // same user, as the worker's epoch before its shuffle (users cluster a bit).

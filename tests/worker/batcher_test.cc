@@ -39,13 +39,7 @@ Dataset MakeData() {
   return d;
 }
 
-std::vector<std::uint8_t> Slots(const Dataset& d) {
-  std::vector<std::uint8_t> s = {kFieldUser, kFieldItem};
-  // push_back, not insert: GCC 12 warns falsely (-Warray-bounds) on the latter.
-  for (const std::uint8_t f : d.user_slot_fields) s.push_back(f);
-  for (const std::uint8_t f : d.item_slot_fields) s.push_back(f);
-  return s;
-}
+std::vector<std::uint8_t> Slots(const Dataset& d) { return SlotLayout(d.user_slot_fields, d.item_slot_fields); }
 
 // What Build must produce, written the obvious way.
 void ReferenceBuild(const Dataset& d, const Example* ex, int n, Batch* out) {
