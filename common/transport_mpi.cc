@@ -151,10 +151,11 @@ class MpiTransport final : public Transport {
 // between pipelined batches paid it on every poll. Our waits never block
 // inside MPI and decide themselves when to yield (WaitPolicy), so it is off
 // by default. (Open MPI 4.1, Debian 12's, takes this; Open MPI 5 forces the
-// yield on for an oversubscribed node whatever the setting.) (Session 5 found it off 1.3-2x faster for pipelined training
-// but lone pulls at ~355 us: a worker that polled only 20 us before sleeping
-// slept through replies, and both sides' backoff grew. WaitPolicy's longer
-// spin fixed that; README "Performance", session 6.)
+// yield on for an oversubscribed node whatever the setting.) Session 5 found
+// it off 1.3-2x faster for pipelined training but lone pulls at ~355 us: a
+// worker that polled only 20 us before sleeping slept through replies, and
+// both sides' backoff grew. WaitPolicy's longer spin fixed that (README
+// "Performance", session 6).
 void SetSharedMemoryDefaults() {
   setenv("OMPI_MCA_btl_vader_eager_limit", "262144", 0);
   setenv("OMPI_MCA_btl_vader_max_send_size", "262144", 0);

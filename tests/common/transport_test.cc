@@ -264,7 +264,12 @@ TEST(TransportTest, RecvWhileTimesOut) {
 // Sets a wait policy for one test and restores the process's afterwards.
 class ScopedWaitPolicy {
  public:
-  explicit ScopedWaitPolicy(const WaitPolicy& policy) : saved_(GetWaitPolicy()) { SetWaitPolicy(policy); }
+  ScopedWaitPolicy(std::chrono::microseconds spin, std::chrono::microseconds pause_spin) : saved_(GetWaitPolicy()) {
+    WaitPolicy policy;
+    policy.spin = spin;
+    policy.pause_spin = pause_spin;
+    SetWaitPolicy(policy);
+  }
   ~ScopedWaitPolicy() { SetWaitPolicy(saved_); }
 
  private:
@@ -272,10 +277,7 @@ class ScopedWaitPolicy {
 };
 
 TEST(TransportTest, BackoffPollsForItsSpinTimeThenSleepsLonger) {
-  WaitPolicy policy;
-  policy.spin = std::chrono::microseconds(3000);
-  policy.pause_spin = std::chrono::microseconds(1000);
-  const ScopedWaitPolicy scoped(policy);
+  const ScopedWaitPolicy scoped(std::chrono::microseconds(3000), std::chrono::microseconds(1000));
   using Clock = std::chrono::steady_clock;
   Backoff backoff;
   const auto start = Clock::now();
@@ -285,7 +287,7 @@ TEST(TransportTest, BackoffPollsForItsSpinTimeThenSleepsLonger) {
     ASSERT_LT(Clock::now() - start, std::chrono::seconds(10)) << "never sleeps";
   }
   // It polled (paused, then yielded) for at least the spin time before its first sleep.
-  EXPECT_GE(Clock::now() - start, policy.spin);
+  EXPECT_GE(Clock::now() - start, GetWaitPolicy().spin);
   EXPECT_GE(polls, 2);
   std::vector<double> sleeps;
   for (int i = 0; i < 14; ++i) sleeps.push_back(backoff.Wait());
@@ -301,20 +303,14 @@ TEST(TransportTest, BackoffPollsForItsSpinTimeThenSleepsLonger) {
 }
 
 TEST(TransportTest, BackoffThatMayNotSleepKeepsPolling) {
-  WaitPolicy policy;
-  policy.spin = std::chrono::microseconds(0);
-  policy.pause_spin = std::chrono::microseconds(0);
-  const ScopedWaitPolicy scoped(policy);
+  const ScopedWaitPolicy scoped(std::chrono::microseconds(0), std::chrono::microseconds(0));
   Backoff backoff;
   for (int i = 0; i < 100; ++i) EXPECT_EQ(backoff.Wait(/*may_sleep=*/false), 0.0);
   EXPECT_GT(backoff.Wait(), 0.0);  // and sleeps once it may
 }
 
 TEST(TransportTest, BackoffWithoutSpinSleepsAtOnce) {
-  WaitPolicy policy;
-  policy.spin = std::chrono::microseconds(0);
-  policy.pause_spin = std::chrono::microseconds(0);
-  const ScopedWaitPolicy scoped(policy);
+  const ScopedWaitPolicy scoped(std::chrono::microseconds(0), std::chrono::microseconds(0));
   Backoff backoff;
   EXPECT_GT(backoff.Wait(), 0.0);
 }
