@@ -39,7 +39,9 @@ enum WireTag : int {
 struct FrameHeader {
   std::uint64_t request = 0;
   std::uint32_t sections = 0;
-  std::uint32_t reserved = 0;
+  // Pushes: the job's global step they belong to (Adam's bias correction,
+  // ps/optimizer.h), saturated at 2^32 - 1; 0: not known. Other frames: 0.
+  std::uint32_t step = 0;
 };
 static_assert(sizeof(FrameHeader) == 16, "frame header layout");
 

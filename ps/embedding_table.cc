@@ -72,7 +72,7 @@ bool EmbeddingTable::UpdateAt(std::size_t i, const Real* grad) {
   if (i == kNone) return false;
   Touch(i);
   Real* row = RowAt(i);
-  optimizer_->Update(row, row + spec_.width, grad, spec_.width);
+  optimizer_->Update(row, row + spec_.width, grad, spec_.width, step_);
   return true;
 }
 

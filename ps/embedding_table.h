@@ -101,6 +101,10 @@ class EmbeddingTable {
   void Insert(Key key, const Real* values, std::size_t n, std::uint32_t epoch);
   void Insert(Key key, const Real* values, std::size_t n) { Insert(key, values, n, epoch_); }
 
+  // The job's global step that the updates from now on belong to (the
+  // optimizer's Update; 0, the initial value: not known).
+  void SetStep(std::uint64_t step) { step_ = step; }
+
   // ---- Tracking (RowTracking) ----
   // The epoch and recency tick that touching a row records from now on.
   void SetClock(std::uint32_t epoch, std::uint32_t tick) {
@@ -239,6 +243,7 @@ class EmbeddingTable {
   // What a touch records (SetClock).
   std::uint32_t epoch_ = 0;
   std::uint32_t tick_ = 0;
+  std::uint64_t step_ = 0;  // SetStep
   // Scratch of the batched calls (slab indices of a request's keys).
   std::vector<std::size_t> located_;
 };

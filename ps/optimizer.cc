@@ -1,5 +1,6 @@
 #include "ps/optimizer.h"
 
+#include <algorithm>
 #include <cmath>
 #include <vector>
 
@@ -97,8 +98,8 @@ class Sgd final : public Optimizer {
   int StateSize(int /*width*/) const override { return 0; }
   void InitState(Real* /*state*/, int /*width*/) const override {}
 
-  void Update(Real* __restrict row, Real* /*state*/, const Real* __restrict grad,
-              int width) const override {
+  void Update(Real* __restrict row, Real* /*state*/, const Real* __restrict grad, int width,
+              std::uint64_t /*step*/) const override {
     const Real lr = lr_;
     for (int i = 0; i < width; ++i) row[i] -= lr * grad[i];
   }
@@ -122,7 +123,7 @@ class AdaGrad final : public Optimizer {
     for (int i = 0; i < width; ++i) state[i] = a0;
   }
 
-  void Update(Real* row, Real* acc, const Real* grad, int width) const override {
+  void Update(Real* row, Real* acc, const Real* grad, int width, std::uint64_t /*step*/) const override {
     row_(row, acc, grad, width, lr_, eps_);
   }
 
@@ -146,8 +147,13 @@ class Adam final : public Optimizer {
     // Entry 0 is never read (t >= 1 after the increment).
     for (int t = 1; t < kTableSteps; ++t) {
       Correction& c = corrections_[static_cast<std::size_t>(t)];
-      Corrections(static_cast<Real>(t), &c.step, &c.inv_bc2);
+      Corrections(static_cast<double>(t), &c.step, &c.inv_bc2);
     }
+    // 1 - b^T grows towards 1 with T and float rounding is monotone: once the
+    // last tabulated step rounds to no correction at all, so does every
+    // later one (with the default betas from T ~ 17,000 on).
+    const Correction& last = corrections_.back();
+    converged_ = last.step == lr_ && last.inv_bc2 == 1.0f;
   }
 
   // m[width], v[width], then the row's step count.
@@ -157,27 +163,30 @@ class Adam final : public Optimizer {
     for (int i = 0; i < 2 * width + 1; ++i) state[i] = 0.0f;
   }
 
-  void Update(Real* __restrict row, Real* __restrict state, const Real* __restrict grad,
-              int width) const override {
+  void Update(Real* __restrict row, Real* __restrict state, const Real* __restrict grad, int width,
+              std::uint64_t global_step) const override {
     // Saturates at 2^24 (t + 1 rounds back to t); see optimizer.h.
     const Real t = state[2 * width] + 1.0f;
     state[2 * width] = t;
-    Real step;
-    Real inv_bc2;
-    if (t < static_cast<Real>(kTableSteps)) {
-      const Correction& c = corrections_[static_cast<std::size_t>(t)];
+    // T = max(t, global step), both exact integers below 2^53 in a double.
+    const double big_t = std::max(static_cast<double>(t), static_cast<double>(global_step));
+    Real step = lr_;
+    Real inv_bc2 = 1.0f;
+    if (big_t < kTableSteps) {
+      const Correction& c = corrections_[static_cast<std::size_t>(big_t)];
       step = c.step;
       inv_bc2 = c.inv_bc2;
-    } else {
-      Corrections(t, &step, &inv_bc2);
+    } else if (!converged_) {
+      Corrections(big_t, &step, &inv_bc2);
     }
     row_(row, state, state + width, grad, width, step, inv_bc2, constants_);
   }
 
  private:
   // Steps whose bias corrections are tabulated: two pow() calls per row
-  // update cost more than the row's 33-element loop, and most rows of a
-  // training run have taken fewer steps than this. The table holds exactly
+  // update cost more than the row's 33-element loop. Past the table the
+  // default betas need no correction (converged_); only betas close enough
+  // to 1 to need one there pay for the pow() calls. The table holds exactly
   // what Corrections computes, so results are the same bits either way.
   static constexpr int kTableSteps = 1 << 15;
   struct Correction {
@@ -189,9 +198,9 @@ class Adam final : public Optimizer {
   // per row update, in double (pow of a float base near 1 loses digits in
   // float), and folded into two scalars for the element loop:
   //   lr * (m / bc1) / (sqrt(v / bc2) + eps) = step * m / (sqrt(v * inv_bc2) + eps)
-  void Corrections(Real t, Real* step, Real* inv_bc2) const {
-    const double bc1 = 1.0 - std::pow(static_cast<double>(beta1_), static_cast<double>(t));
-    const double bc2 = 1.0 - std::pow(static_cast<double>(beta2_), static_cast<double>(t));
+  void Corrections(double t, Real* step, Real* inv_bc2) const {
+    const double bc1 = 1.0 - std::pow(static_cast<double>(beta1_), t);
+    const double bc2 = 1.0 - std::pow(static_cast<double>(beta2_), t);
     *step = static_cast<Real>(static_cast<double>(lr_) / bc1);
     *inv_bc2 = static_cast<Real>(1.0 / bc2);
   }
@@ -202,7 +211,8 @@ class Adam final : public Optimizer {
   const Real eps_;
   const AdamConstants constants_;
   const AdamRowFn row_;  // the loop for this CPU
-  std::vector<Correction> corrections_;  // indexed by t; constant after construction
+  std::vector<Correction> corrections_;  // indexed by T; constant after construction
+  bool converged_ = false;  // steps from kTableSteps on take no correction (lr, 1)
 };
 
 void CheckPositive(const OptimizerConfig& config, const char* what, float value) {

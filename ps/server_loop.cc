@@ -244,7 +244,7 @@ class Server {
       CheckTable(sec.table, m.source);
       const Key* keys = in.GetArray<Key>(sec.n);
       const Real* grads = in.GetArray<Real>(std::size_t{sec.n} * shard_.width(sec.table));
-      shard_.Push(sec.table, keys, sec.n, grads);
+      shard_.Push(sec.table, keys, sec.n, grads, header.step);
     }
     ++push_requests_;
     push_bytes_ += m.data.size();

@@ -73,10 +73,11 @@ void ServerShard::Pull(TableId table, const Key* keys, std::size_t n, Real* out,
   }
 }
 
-void ServerShard::Push(TableId table, const Key* keys, std::size_t n, const Real* grads) {
+void ServerShard::Push(TableId table, const Key* keys, std::size_t n, const Real* grads, std::uint64_t step) {
   EmbeddingTable& t = TableOrThrow(table, "push");
   Tick();
   t.SetClock(epoch_, tick_);
+  t.SetStep(step);
   AdmissionCounter* admission = admission_[table].get();
   const bool limited = policy_.max_bytes > 0 || policy_.max_rows > 0;
   const std::size_t width = static_cast<std::size_t>(t.width());

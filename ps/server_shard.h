@@ -3,8 +3,9 @@
 //
 // The shard holds whichever rows the workers route to it (ShardOf in
 // common/sharding.h); it never checks that routing. Because rows start at
-// InitRow's values and the optimizers are lazy and per row, a row's value
-// after a sequence of pushes is bit-identical whatever the number of servers.
+// InitRow's values and the optimizers are lazy and per row (Adam's global
+// step comes with each push), a row's value after a sequence of pushes is
+// bit-identical whatever the number of servers.
 //
 // Rows are created by pushes. A pull of a row that does not exist returns
 // its initial values (InitRow) and creates nothing, which is the value the
@@ -78,8 +79,9 @@ class ServerShard {
   // limits). A key repeated in one push gets each of its gradients applied
   // in turn (workers sum them first). Errors as for Pull, plus InputError
   // when a limit is reached without `evict` (gradients before that key have
-  // been applied).
-  void Push(TableId table, const Key* keys, std::size_t n, const Real* grads);
+  // been applied). `step` is the job's global step of the push (the
+  // optimizer's Update; 0: not known).
+  void Push(TableId table, const Key* keys, std::size_t n, const Real* grads, std::uint64_t step = 0);
 
   // Restores a row read from a checkpoint: sets its first n floats (width
   // weights, then optimizer state; n <= stride(table)), leaves the rest at

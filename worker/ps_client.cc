@@ -139,7 +139,7 @@ void PsClient::Wait(Ticket ticket) {
   WaitUntil([&] { return FindPull(ticket) == nullptr; });
 }
 
-void PsClient::Push(const std::vector<Key>& keys, const ParamBuffers& grads) {
+void PsClient::Push(const std::vector<Key>& keys, const ParamBuffers& grads, std::uint64_t step) {
   const Ticket ticket = next_request_++;
   RouteKeys(keys, &push_routes_);
   int messages = 0;
@@ -147,6 +147,7 @@ void PsClient::Push(const std::vector<Key>& keys, const ParamBuffers& grads) {
     const Route& route = push_routes_[static_cast<std::size_t>(s)];
     FrameHeader header;
     header.request = ticket;
+    header.step = static_cast<std::uint32_t>(std::min<std::uint64_t>(step, 0xffffffffULL));
     std::size_t bytes = sizeof(FrameHeader);
     for (std::size_t t = 0; t < tables_.size(); ++t) {
       const std::size_t n = route.tables[t].n;

@@ -51,8 +51,10 @@ class PsClient {
   void Wait(Ticket ticket);
 
   // Sends the gradients `grads` (shaped like the pull of `keys`) to the
-  // servers. The data is copied into the messages; the caller may reuse it.
-  void Push(const std::vector<Key>& keys, const ParamBuffers& grads);
+  // servers, as part of the job's global step `step` (Adam's bias
+  // correction, ps/optimizer.h; 0: not known). The data is copied into the
+  // messages; the caller may reuse it.
+  void Push(const std::vector<Key>& keys, const ParamBuffers& grads, std::uint64_t step = 0);
   // Blocks until at most `max_in_flight` pushes are unacknowledged.
   void WaitPushes(int max_in_flight);
   int pushes_in_flight() const { return static_cast<int>(pushes_in_flight_.size()); }

@@ -230,6 +230,18 @@ class Worker {
     if (cache_) cache_->Complete(slot.plan, &slot.pulled, &slot.params);
   }
 
+  // The job's global step of this worker's push of batch t (of `steps`) in
+  // `epoch` (1-based), for Adam's bias correction (ps/optimizer.h): the
+  // batches pushed by every worker so far, as this worker estimates them
+  // (its own batch number times the number of workers; an epoch has the same
+  // number of batches every time). A function of (epoch, t) alone, so a run
+  // resumed from a checkpoint goes on with the same steps.
+  std::uint64_t GlobalStep(int epoch, std::int64_t steps, std::int64_t t) const {
+    const auto batch = static_cast<std::uint64_t>(epoch - 1) * static_cast<std::uint64_t>(steps) +
+                       static_cast<std::uint64_t>(t) + 1;
+    return batch * static_cast<std::uint64_t>(topology_.workers());
+  }
+
   EpochReport TrainEpoch(int epoch, std::int64_t sync_steps) {
     EpochReport report;
     MaybeDebugStall(transport_.rank(), epoch);
@@ -282,7 +294,7 @@ class Worker {
       }
       const auto tp = Clock::now();
       if (k >= 1) client_->WaitPushes(k - 1);  // after this push: at most k in flight
-      client_->Push(cur.batch.keys, grads_);
+      client_->Push(cur.batch.keys, grads_, GlobalStep(epoch, steps, t));
       if (depth == 0 && t + 1 < steps) client_->WaitPushes(k);  // k = 0: the ack before the next pull
       report.push_seconds += Since(tp);
       // cur's pull is consumed and Push copied its keys: the slot is free.

@@ -291,15 +291,19 @@ TableSpec SparseSpec(int width) {
 // pulls) with optimizer `optimizer` (0 sgd, 1 adagrad, 2 adam), and 64 sets
 // of 512 of its keys drawn at random (about a batch's distinct keys each),
 // which the table benchmarks below cycle through.
+// A table of `rows` rows of width 33 and 64 requests of `per_set` random
+// keys each (repeats possible, as RandomRows draws with replacement).
 struct FilledTable {
-  FilledTable(int optimizer, std::int64_t rows, bool baseline = false)
+  FilledTable(int optimizer, std::int64_t rows, bool baseline = false, int per_set = 512)
       : opt(NamedOptimizer(optimizer, baseline)), table(SparseSpec(33), 1, opt.get()) {
     const auto keys = TableKeys(rows);
     std::vector<Real> out(33);
     for (Key k : keys) table.Pull(k, out.data());
     for (int s = 0; s < 64; ++s) {
       std::vector<Key> set;
-      for (std::int32_t r : RandomRows(512, rows, static_cast<std::uint64_t>(s))) set.push_back(keys[static_cast<std::size_t>(r)]);
+      for (std::int32_t r : RandomRows(per_set, rows, static_cast<std::uint64_t>(s))) {
+        set.push_back(keys[static_cast<std::size_t>(r)]);
+      }
       sets.push_back(std::move(set));
     }
   }
@@ -330,19 +334,26 @@ void BM_TablePull(benchmark::State& state) {
 }
 BENCHMARK(BM_TablePull)->Arg(2626)->Arg(1 << 20);
 
-// The same 512 keys through the server's batched path (PeekMany: prefetching
-// lookups, one call per request). Args: table rows.
+// Requests through the server's batched path (PeekMany: prefetching
+// lookups, one call per request). Args: table rows, keys per request (512 as
+// a batch's pull; 10,000 as bench_ps's largest, whose rows overflow L2).
 void BM_TablePullMany(benchmark::State& state) {
-  FilledTable f(2, state.range(0));
-  std::vector<Real> block(512 * 33);
+  const int per_set = static_cast<int>(state.range(1));
+  FilledTable f(2, state.range(0), false, per_set);
+  std::vector<Real> block(static_cast<std::size_t>(per_set) * 33);
   for (auto _ : state) {
     const auto& set = f.Next();
     f.table.PeekMany(set.data(), set.size(), block.data(), true);
     benchmark::DoNotOptimize(block.data());
   }
-  state.SetItemsProcessed(state.iterations() * 512);
+  state.SetItemsProcessed(state.iterations() * per_set);
 }
-BENCHMARK(BM_TablePullMany)->Arg(2626)->Arg(1 << 20);
+BENCHMARK(BM_TablePullMany)
+    ->ArgNames({"rows", "keys"})
+    ->Args({2626, 512})
+    ->Args({1 << 20, 512})
+    ->Args({12000, 10000})
+    ->Args({1 << 20, 10000});
 
 // Args: optimizer (0 sgd, 1 adagrad, 2 adam), table rows. Sparse update of
 // 512 random rows of width 33 (lookup + update), as a server applies a push,
@@ -359,23 +370,31 @@ void BM_TablePush(benchmark::State& state) {
 BENCHMARK(BM_TablePush)->ArgNames({"opt", "rows"})->Args({0, 2626})->Args({1, 2626})->Args({2, 2626})->Args({2, 1 << 20});
 
 // The same updates through the server's batched path (PushManyIfPresent).
-// Args: table rows (Adam), baseline loops (1) or AVX where the CPU has it (0).
+// Args: table rows (Adam), baseline loops (1) or AVX where the CPU has it (0),
+// keys per request.
 void BM_TablePushMany(benchmark::State& state) {
-  FilledTable f(2, state.range(0), state.range(1) != 0);
-  std::vector<Real> grads(512 * 33, 1e-3f);
+  const int per_set = static_cast<int>(state.range(2));
+  FilledTable f(2, state.range(0), state.range(1) != 0, per_set);
+  std::vector<Real> grads(static_cast<std::size_t>(per_set) * 33, 1e-3f);
   std::vector<bool> missing;
   for (auto _ : state) {
     const auto& set = f.Next();
     f.table.PushManyIfPresent(set.data(), set.size(), grads.data(), &missing);
   }
-  state.SetItemsProcessed(state.iterations() * 512);
+  state.SetItemsProcessed(state.iterations() * per_set);
 }
-BENCHMARK(BM_TablePushMany)->ArgNames({"rows", "base"})->Args({2626, 0})->Args({2626, 1})->Args({1 << 20, 0});
+BENCHMARK(BM_TablePushMany)
+    ->ArgNames({"rows", "base", "keys"})
+    ->Args({2626, 0, 512})
+    ->Args({2626, 1, 512})
+    ->Args({1 << 20, 0, 512})
+    ->Args({12000, 0, 10000});
 
 // The optimizer's update alone, on 512 contiguous rows of width 33 (no lookup).
-// Args: optimizer, and for Adam the rows' initial step count: rows past
-// 2^15 steps take the pow() path of the bias corrections (the form every
-// update took before they were tabulated), younger rows the table; then
+// Args: optimizer, and for Adam the rows' initial step count: younger rows
+// than 2^15 steps read their bias corrections from the table, older ones
+// take none with the default betas (until session 7 they took the pow()
+// path, the form every update took before they were tabulated); then
 // baseline loops (1) or AVX where the CPU has it (0).
 void BM_OptimizerUpdate(benchmark::State& state) {
   const auto opt = NamedOptimizer(static_cast<int>(state.range(0)), state.range(2) != 0);
@@ -390,7 +409,7 @@ void BM_OptimizerUpdate(benchmark::State& state) {
   for (auto _ : state) {
     for (int r = 0; r < 512; ++r) {
       Real* row = slab.data() + static_cast<std::size_t>(r) * stride;
-      opt->Update(row, row + kWidth, grads.data() + r * kWidth, kWidth);
+      opt->Update(row, row + kWidth, grads.data() + r * kWidth, kWidth, /*step=*/0);
     }
     benchmark::DoNotOptimize(slab.data());
   }

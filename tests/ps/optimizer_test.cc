@@ -33,6 +33,16 @@ OptimizerConfig Config(const std::string& name, float lr) {
   return config;
 }
 
+TableSpec SmallSpec() {
+  TableSpec spec;
+  spec.id = 0;
+  spec.name = "emb";
+  spec.width = 4;
+  spec.init = InitKind::kNormal;
+  spec.init_scale = 0.1f;
+  return spec;
+}
+
 TEST(OptimizerTest, StateSizes) {
   EXPECT_EQ(MakeOptimizer(Config("sgd", 0.1f))->StateSize(16), 0);
   EXPECT_EQ(MakeOptimizer(Config("adagrad", 0.1f))->StateSize(16), 16);
@@ -46,7 +56,7 @@ TEST(OptimizerTest, SgdMatchesHandComputedSteps) {
   // w -= 0.1 g, three times.
   const std::vector<std::vector<double>> expected = {{0.95, -2.1}, {1.05, -2.125}, {0.85, -1.725}};
   for (std::size_t s = 0; s < grads.size(); ++s) {
-    opt->Update(w.data(), nullptr, grads[s].data(), 2);
+    opt->Update(w.data(), nullptr, grads[s].data(), 2, /*step=*/0);
     SCOPED_TRACE(s);
     ExpectRowNear(w, expected[s]);
   }
@@ -73,7 +83,7 @@ TEST(OptimizerTest, AdaGradMatchesHandComputedSteps) {
       {0.8670603745589679, -0.42875184625537055}};
   const std::vector<std::vector<double>> expected_acc = {{1.1, 4.1}, {5.1, 4.35}, {6.1, 4.35}};
   for (std::size_t s = 0; s < grads.size(); ++s) {
-    opt->Update(w.data(), acc.data(), grads[s].data(), 2);
+    opt->Update(w.data(), acc.data(), grads[s].data(), 2, /*step=*/0);
     SCOPED_TRACE(s);
     ExpectRowNear(w, expected_w[s]);
     ExpectRowNear(acc, expected_acc[s]);
@@ -104,8 +114,9 @@ TEST(OptimizerTest, AdamMatchesHandComputedStepsWithBiasCorrection) {
       {0.1, -0.2, 0.001, 0.004, 1},
       {0.14, -0.13, 0.001249, 0.004246, 2},
       {0.026, 0.183, 0.002247751, 0.013241754, 3}};
+  // Global step 0 (not known): the bias corrections count the row's steps.
   for (std::size_t s = 0; s < grads.size(); ++s) {
-    opt->Update(w.data(), state.data(), grads[s].data(), 2);
+    opt->Update(w.data(), state.data(), grads[s].data(), 2, /*step=*/0);
     SCOPED_TRACE(s);
     ExpectRowNear(w, expected_w[s]);
     ExpectRowNear(state, expected_state[s]);
@@ -118,24 +129,20 @@ TEST(OptimizerTest, AdamStepCountSaturatesAtTwoToThe24) {
   std::vector<Real> w = {0.0f};
   std::vector<Real> state = {0.0f, 0.0f, 16777216.0f};
   const Real g = 1.0f;
-  opt->Update(w.data(), state.data(), &g, 1);
+  opt->Update(w.data(), state.data(), &g, 1, /*step=*/0);
   EXPECT_EQ(state[2], 16777216.0f);
   EXPECT_TRUE(std::isfinite(w[0]));
   EXPECT_LT(w[0], 0.0f);
 }
 
-// Lazy Adam counts steps per row: a row first updated after another row had
-// five updates takes a first step (t = 1), exactly as if it were alone.
-TEST(OptimizerTest, AdamStepCountIsPerRow) {
+// Without a global step (0, not known) Adam counts steps per row: a row
+// first updated after another row had five updates takes a first step
+// (t = 1), exactly as if it were alone.
+TEST(OptimizerTest, WithoutAGlobalStepAdamCountsStepsPerRow) {
   OptimizerConfig config = Config("adam", 0.01f);
   config.eps = 1e-3f;
   auto opt = MakeOptimizer(config);
-  TableSpec spec;
-  spec.id = 0;
-  spec.name = "emb";
-  spec.width = 4;
-  spec.init = InitKind::kNormal;
-  spec.init_scale = 0.1f;
+  const TableSpec spec = SmallSpec();
   EmbeddingTable table(spec, 7, opt.get());
   ASSERT_EQ(table.stride(), 4 + 9);
 
@@ -164,6 +171,87 @@ TEST(OptimizerTest, AdamStepCountIsPerRow) {
   for (int i = 0; i < table.stride(); ++i) EXPECT_EQ(row_b[i], alone.Find(b)[i]) << "slot " << i;
 }
 
+// The first update of a row at global step T, by hand (m = 0.1 g, v =
+// 0.001 g^2): w - lr (m / (1 - b1^T)) / (sqrt(v / (1 - b2^T)) + eps).
+double FirstAdamStep(double w, double g, double lr, double b1, double b2, double eps, double big_t) {
+  const double m = (1 - b1) * g, v = (1 - b2) * g * g;
+  return w - lr * (m / (1 - std::pow(b1, big_t))) / (std::sqrt(v / (1 - std::pow(b2, big_t))) + eps);
+}
+
+// With a global step, Adam's bias corrections count it instead of the
+// row's own updates (T = max(t, step)): a row first updated at step 1000
+// takes a step ~2.5x the per-row rule's first step, as PyTorch's SparseAdam
+// would; past the tabulated steps the corrections are 1 for the default
+// betas and computed for betas so close to 1 that they are not.
+TEST(OptimizerTest, AdamCorrectsByTheGlobalStep) {
+  const Real g = 0.5f;
+  for (const double beta2 : {0.999, 0.99999}) {
+    for (const std::uint64_t step : {std::uint64_t{1}, std::uint64_t{1000}, std::uint64_t{32767},
+                                     std::uint64_t{40000}, std::uint64_t{3000000000}}) {
+      OptimizerConfig config = Config("adam", 0.01f);
+      config.beta2 = static_cast<float>(beta2);
+      auto opt = MakeOptimizer(config);
+      std::vector<Real> w = {0.25f};
+      std::vector<Real> state(3);
+      opt->InitState(state.data(), 1);
+      opt->Update(w.data(), state.data(), &g, 1, step);
+      const double expected = FirstAdamStep(0.25, g, 0.01, 0.9, static_cast<float>(beta2), 1e-8,
+                                            static_cast<double>(step));
+      EXPECT_NEAR(w[0], expected, 2e-6) << "beta2 " << beta2 << " step " << step;
+      EXPECT_EQ(state[2], 1.0f) << "the row's own count goes on";
+    }
+  }
+  // Step 1000 against the per-row rule: a larger step, by the ratio above.
+  OptimizerConfig config = Config("adam", 0.01f);
+  auto opt = MakeOptimizer(config);
+  std::vector<Real> global = {0.0f}, per_row = {0.0f}, s1(3), s2(3);
+  opt->Update(global.data(), s1.data(), &g, 1, 1000);
+  opt->Update(per_row.data(), s2.data(), &g, 1, 0);
+  EXPECT_NEAR(global[0] / per_row[0], 0.1 / std::sqrt(0.001) * std::sqrt(1 - std::pow(0.999, 1000)) /
+                                          (1 - std::pow(0.9, 1000)),
+              1e-4);
+  EXPECT_GT(global[0] / per_row[0], 2.4);
+}
+
+// A row updated more often than the global step says (a step of 0, or a
+// worker's estimate behind the row's count) keeps the per-row count.
+TEST(OptimizerTest, AdamTakesTheLargerOfRowCountAndGlobalStep) {
+  OptimizerConfig config = Config("adam", 0.01f);
+  auto opt = MakeOptimizer(config);
+  const Real g = -0.5f;
+  std::vector<Real> with_step = {0.1f}, without = {0.1f}, s1(3), s2(3);
+  for (int i = 0; i < 5; ++i) {
+    opt->Update(with_step.data(), s1.data(), &g, 1, 2);  // global step 2 < t from the third update on
+    opt->Update(without.data(), s2.data(), &g, 1, 0);
+  }
+  EXPECT_EQ(s1, s2);
+  // Updates 1 and 2 differ (T = 2 for both against t = 1, 2), the rest match t.
+  EXPECT_NE(with_step[0], without[0]);
+  std::vector<Real> a = {0.1f}, b = {0.1f}, sa(3), sb(3);
+  opt->Update(a.data(), sa.data(), &g, 1, 2);
+  opt->Update(a.data(), sa.data(), &g, 1, 2);
+  opt->Update(b.data(), sb.data(), &g, 1, 2);
+  opt->Update(b.data(), sb.data(), &g, 1, 0);
+  EXPECT_EQ(a, b) << "the second update: t = 2 = step";
+}
+
+// The table hands the step set by SetStep to the optimizer.
+TEST(OptimizerTest, TableUpdatesAtItsStep) {
+  OptimizerConfig config = Config("adam", 0.01f);
+  auto opt = MakeOptimizer(config);
+  const TableSpec spec = SmallSpec();
+  EmbeddingTable table(spec, 7, opt.get());
+  const Key k = MakeKey(kFieldItem, 3);
+  const std::vector<Real> grad = {0.5f, -1.0f, 2.0f, 0.25f};
+  table.SetStep(1000);
+  table.Push(k, grad.data());
+  std::vector<Real> expected(static_cast<std::size_t>(table.stride()));
+  InitRow(spec, 7, k, expected.data());
+  opt->InitState(expected.data() + 4, 4);
+  opt->Update(expected.data(), expected.data() + 4, grad.data(), 4, 1000);
+  for (int i = 0; i < table.stride(); ++i) EXPECT_EQ(table.Find(k)[i], expected[static_cast<std::size_t>(i)]) << i;
+}
+
 // The sqrt loops run as AVX clones where the CPU has AVX (OptimizerConfig::
 // baseline_loops). Both must give the same bits, at every width (vector body
 // and scalar tail) over many steps of varied gradients, or a job's result
@@ -190,8 +278,10 @@ TEST(OptimizerTest, AvxAndBaselineLoopsGiveTheSameBits) {
           const int e = static_cast<int>((x >> 33) % 8) - 6;
           g = (x >> 63 ? -1.0f : 1.0f) * std::ldexp(static_cast<float>((x >> 40) & 0xffff) / 65536.0f, e * 2);
         }
-        a->Update(row_a.data(), state_a.data(), grad.data(), width);
-        b->Update(row_b.data(), state_b.data(), grad.data(), width);
+        // Global steps from none through the tabulated ones to past them.
+        const std::uint64_t global = static_cast<std::uint64_t>(step) * 300;
+        a->Update(row_a.data(), state_a.data(), grad.data(), width, global);
+        b->Update(row_b.data(), state_b.data(), grad.data(), width, global);
       }
       for (int i = 0; i < width; ++i) {
         ASSERT_EQ(row_a[static_cast<std::size_t>(i)], row_b[static_cast<std::size_t>(i)])

@@ -196,7 +196,7 @@ TEST(EmbeddingTableTest, GrowthKeepsEveryRowFindable) {
   for (Key k : keys) {
     InitRow(spec, kSeed, k, expected.data());
     grad_of(k, g.data());
-    opt->Update(expected.data(), nullptr, g.data(), 4);
+    opt->Update(expected.data(), nullptr, g.data(), 4, /*step=*/0);
     const Real* row = table.Find(k);
     ASSERT_NE(row, nullptr) << "key " << k;
     ASSERT_TRUE(SameBits(row, expected.data(), 4)) << "key " << k;
@@ -414,9 +414,12 @@ TEST_P(ShardingInvarianceTest, OneShardEqualsThreeShards) {
       ASSERT_EQ(std::memcmp(pulled_one.data(), pulled_many.data(), sizeof(Real) * pulled_one.size()), 0)
           << "batch " << batch << " table " << spec.id;
 
-      one.Push(spec.id, keys.data(), keys.size(), grads.data());
+      // The global step that comes with every push (Adam's bias correction):
+      // the same on every shard, as workers send it.
+      const std::uint64_t step = static_cast<std::uint64_t>(batch + 1) * 3;
+      one.Push(spec.id, keys.data(), keys.size(), grads.data(), step);
       for (int s = 0; s < kShards; ++s) {
-        many[s]->Push(spec.id, shard_keys[s].data(), shard_keys[s].size(), shard_grads[s].data());
+        many[s]->Push(spec.id, shard_keys[s].data(), shard_keys[s].size(), shard_grads[s].data(), step);
       }
     }
   }

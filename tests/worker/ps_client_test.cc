@@ -26,6 +26,7 @@
 #include "common/topology.h"
 #include "common/transport.h"
 #include "ps/coordinator.h"
+#include "ps/optimizer.h"
 #include "ps/server_loop.h"
 #include "worker/ps_client.h"
 #include "worker/run.h"
@@ -304,6 +305,42 @@ TEST(PsClientTest, SgdPushWithLearningRateOneSubtractsTheGradient) {
       EXPECT_EQ(RowOf(after, tables, t, i), expected) << "table " << t << " row " << i;
     }
   }
+}
+
+// A push carries the job's global step to the servers, whose Adam corrects
+// by it (ps/optimizer.h): each row ends as the optimizer's update at that
+// step of its initial values.
+TEST(PsClientTest, PushCarriesTheGlobalStepToAdam) {
+  const std::vector<TableSpec> tables = Tables();
+  const std::vector<Key> keys = Keys();
+  const ParamBuffers g = Gradients(tables, keys, 0);
+  constexpr std::uint64_t kStep = 5000;
+  ParamBuffers before, after;
+  RunWithServers(2, tables, ServerConfig("adam", 0.01f), [&](PsClient& ps) {
+    ps.Wait(ps.Pull(keys, &before));
+    ps.Push(keys, g, kStep);
+    ps.WaitPushes(0);
+    ps.Wait(ps.Pull(keys, &after));
+  });
+  OptimizerConfig adam;
+  adam.name = "adam";
+  adam.lr = 0.01f;
+  const auto opt = MakeOptimizer(adam);
+  int at_step_differs = 0;
+  for (std::size_t t = 0; t < tables.size(); ++t) {
+    for (std::size_t i = 0; i < RowsOf(tables[t], keys); ++i) {
+      std::vector<Real> expected = RowOf(before, tables, t, i);
+      const int width = static_cast<int>(expected.size());
+      std::vector<Real> per_row = expected;
+      std::vector<Real> state(static_cast<std::size_t>(opt->StateSize(width))), state0 = state;
+      const std::vector<Real> gi = RowOf(g, tables, t, i);
+      opt->Update(expected.data(), state.data(), gi.data(), width, kStep);
+      opt->Update(per_row.data(), state0.data(), gi.data(), width, 0);
+      EXPECT_EQ(RowOf(after, tables, t, i), expected) << "table " << t << " row " << i;
+      if (per_row != expected) ++at_step_differs;
+    }
+  }
+  EXPECT_GT(at_step_differs, 0) << "the step must change the update for this test to mean anything";
 }
 
 TEST(PsClientTest, StalenessWindowBoundsPushesInFlight) {
