@@ -263,6 +263,50 @@ def full_ranking_hit_ratio(model, data, topk=10):
     return hits / data["n_users"]
 
 
+class EmbeddingAdam:
+    """Adam for the whole model, with the embedding tables' rule chosen by
+    --embedding-adam; the dense layers always take torch.optim.Adam."""
+
+    def __init__(self, model, lr, kind):
+        self.kind, self.lr = kind, lr
+        if kind == "dense":
+            self.dense = torch.optim.Adam(model.parameters(), lr=lr)
+            return
+        embeddings = [m for m in model.modules() if isinstance(m, nn.Embedding)]
+        self.tables = [e.weight for e in embeddings]
+        ids = {id(w) for w in self.tables}
+        self.dense = torch.optim.Adam([q for q in model.parameters() if id(q) not in ids], lr=lr)
+        if kind == "lazy":
+            for e in embeddings:
+                e.sparse = True
+            self.sparse = torch.optim.SparseAdam(self.tables, lr=lr)
+        else:  # per-row step counts, by hand: m, v and t of every row
+            self.state = [(torch.zeros_like(w), torch.zeros_like(w), torch.zeros(w.shape[0], 1))
+                          for w in self.tables]
+
+    def zero_grad(self):
+        self.dense.zero_grad()
+        if self.kind != "dense":
+            for w in self.tables:
+                w.grad = None
+
+    @torch.no_grad()
+    def step(self):
+        self.dense.step()
+        if self.kind == "lazy":
+            self.sparse.step()
+        elif self.kind == "lazy-per-row":
+            for w, (m, v, t) in zip(self.tables, self.state):
+                rows = torch.nonzero(w.grad.abs().sum(1) > 0).squeeze(1)
+                g = w.grad[rows]
+                t[rows] += 1
+                m[rows] = 0.9 * m[rows] + 0.1 * g
+                v[rows] = 0.999 * v[rows] + 0.001 * g * g
+                mhat = m[rows] / (1 - 0.9 ** t[rows])
+                vhat = v[rows] / (1 - 0.999 ** t[rows])
+                w[rows] -= self.lr * mhat / (vhat.sqrt() + 1e-8)
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--model", default="mf", choices=list(DEFAULTS))
@@ -274,6 +318,11 @@ def main():
     p.add_argument("--neg-ratio", type=int, default=4)
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--eval-full", action="store_true", help="also time a full-ranking evaluation (all items)")
+    p.add_argument("--embedding-adam", default="dense", choices=["dense", "lazy", "lazy-per-row"],
+                   help="how Adam updates the embedding tables: dense (torch.optim.Adam, every row at every "
+                        "step; the default), lazy (torch.optim.SparseAdam: only the rows a batch touches, bias "
+                        "corrected by the global step, as recsys-ps since session 7), lazy-per-row (only the "
+                        "touched rows, bias corrected by each row's own update count, as recsys-ps before)")
     p.add_argument("--eval-every-epoch", action="store_true",
                    help="also evaluate HR@10 after every epoch (outside the timed part): hr_by_epoch")
     args = p.parse_args()
@@ -287,7 +336,7 @@ def main():
         model = IdModel(args.model, data["n_users"], data["n_items"], args.dim, layers)
     else:
         model = FieldModel(args.model, data["n_users"], data["n_items"], data["feats"], args.dim, layers, dropout)
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    opt = EmbeddingAdam(model, lr, args.embedding_adam)
     loss_fn = nn.BCEWithLogitsLoss()
 
     pos_u, pos_i = data["train_u"], data["train_i"]
