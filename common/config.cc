@@ -27,28 +27,29 @@ struct ModelDefaults {
   const char* optimizer;
   const char* layers;  // hidden widths of the deep tower ("" for none)
   float dropout;
+  const char* adam_mode;  // lazy | dense (ps/optimizer.h)
 };
 
 constexpr ModelDefaults kModelDefaults[] = {
-    {"mf", 32, 0.002f, 0.0f, 4, 20, "adam", "", 0.0f},
+    {"mf", 32, 0.002f, 0.0f, 4, 20, "adam", "", 0.0f, "lazy"},
     // FM with side features does better on validation at lr 0.004 than
     // 0.002: HR@10 peak 0.705 / 0.703 vs 0.680 / 0.684 (seeds 1, 2; 3 ranks,
     // 20 epochs), epochs 16-20 mean 0.690 / 0.682 vs 0.675 / 0.679. Ids only
     // it is a wash (seed 1: peak 0.699 vs 0.688, epochs 16-20 0.677 vs
     // 0.686). README, "Quality against PyTorch".
-    {"fm", 32, 0.004f, 0.0f, 4, 20, "adam", "", 0.0f},
-    {"nfm", 32, 0.002f, 0.0f, 4, 20, "adam", "64", 0.2f},
-    {"deepfm", 32, 0.001f, 0.0f, 4, 20, "adam", "64,32", 0.0f},
-    {"wide_deep", 32, 0.001f, 0.0f, 4, 20, "adam", "64,32", 0.0f},
+    {"fm", 32, 0.004f, 0.0f, 4, 20, "adam", "", 0.0f, "lazy"},
+    {"nfm", 32, 0.002f, 0.0f, 4, 20, "adam", "64", 0.2f, "lazy"},
+    {"deepfm", 32, 0.001f, 0.0f, 4, 20, "adam", "64,32", 0.0f, "lazy"},
+    {"wide_deep", 32, 0.001f, 0.0f, 4, 20, "adam", "64,32", 0.0f, "lazy"},
     // GMF overfits after ~10 epochs without L2: at 30 epochs, validation
     // HR@10 (mean of epochs 21-30, seed 1) 0.691 with L2 0.01 vs 0.663
     // with 0.001, 0.678 with lr 0.001 and L2 0.001 (README, "Quality").
-    {"gmf", 32, 0.002f, 0.01f, 4, 20, "adam", "", 0.0f},
-    {"mlp", 32, 0.001f, 0.0f, 4, 20, "adam", "64,32,16", 0.0f},
+    {"gmf", 32, 0.002f, 0.01f, 4, 20, "adam", "", 0.0f, "lazy"},
+    {"mlp", 32, 0.001f, 0.0f, 4, 20, "adam", "64,32,16", 0.0f, "lazy"},
     // NeuMF likewise peaks near epoch 12 and falls to ~0.60 HR@10 by epoch
     // 30 without L2: validation HR@10 (mean of epochs 21-30, seed 1) 0.676
     // with L2 0.003 vs 0.667 with 0.01 and 0.656 with 0.001.
-    {"neumf", 32, 0.001f, 0.003f, 4, 20, "adam", "64,32,16", 0.0f},
+    {"neumf", 32, 0.001f, 0.003f, 4, 20, "adam", "64,32,16", 0.0f, "lazy"},
 };
 
 // With --loss bpr, unless given (see ParseArgs).
@@ -152,6 +153,8 @@ ParsedArgs ParseArgs(int argc, const char* const* argv) {
     ("optimizer", "Server-side optimizer: sgd, adagrad, adam (model default)", cxxopts::value<std::string>())
     ("lr", "Learning rate (model default)", cxxopts::value<float>())
     ("dense-lr", "Learning rate of the dense blocks, the towers' weights (default: --lr)", cxxopts::value<float>())
+    ("adam-mode", "Adam on the embedding rows: lazy (a row moves only when it gets a gradient) or dense (it also takes "
+                  "the steps it missed, as under dense Adam) (model default)", cxxopts::value<std::string>())
     ("epochs", "Training epochs (model default)", cxxopts::value<int>())
     ("batch-size", "Examples (positives and negatives) per batch", cxxopts::value<int>()->default_value("256"))
     ("neg-ratio", "Sampled negatives per positive, resampled every epoch (model default)", cxxopts::value<int>());
@@ -252,6 +255,7 @@ ParsedArgs ParseArgs(int argc, const char* const* argv) {
     }
     c.neg_ratio = r.count("neg-ratio") ? r["neg-ratio"].as<int>() : md->neg_ratio;
     c.optimizer = r.count("optimizer") ? r["optimizer"].as<std::string>() : md->optimizer;
+    c.adam_mode = r.count("adam-mode") ? r["adam-mode"].as<std::string>() : md->adam_mode;
     c.layers = ParseLayers(r.count("layers") ? r["layers"].as<std::string>() : std::string(md->layers));
     c.dropout = r.count("dropout") ? r["dropout"].as<float>() : md->dropout;
     c.loss = r["loss"].as<std::string>();
@@ -343,6 +347,9 @@ void ValidateConfig(const Config& c) {
   }
   if (c.optimizer != "sgd" && c.optimizer != "adagrad" && c.optimizer != "adam") {
     throw InputError(Concat("--optimizer: unknown optimizer '", c.optimizer, "'; expected one of: sgd, adagrad, adam"));
+  }
+  if (c.adam_mode != "lazy" && c.adam_mode != "dense") {
+    throw InputError(Concat("--adam-mode: unknown mode '", c.adam_mode, "'; expected one of: lazy, dense"));
   }
   static const char* kFormats[] = {"synthetic", "ml-100k", "ml-1m", "ncf", "csv"};
   if (std::find_if(std::begin(kFormats), std::end(kFormats), [&](const char* f) { return c.format == f; }) ==
@@ -454,6 +461,7 @@ std::string DescribeConfig(const Config& c) {
                 c.layers.empty() ? "" : Concat(" layers=", layers),
                 c.dropout > 0 ? Concat(" dropout=", c.dropout) : std::string(), " optimizer=", c.optimizer, " lr=", c.lr,
                 c.dense_lr != 0.0f ? Concat(" dense_lr=", c.dense_lr) : std::string(),
+                c.optimizer == "adam" && c.adam_mode != "lazy" ? Concat(" adam_mode=", c.adam_mode) : std::string(),
                 " l2=", c.l2, " epochs=", c.epochs, " batch=", c.batch_size, " neg=", c.neg_ratio,
                 " format=", c.format, c.data.empty() ? "" : Concat(" data=", c.data),
                 " side_features=", c.side_features ? "on" : "off", " eval=",

@@ -25,6 +25,8 @@ struct Config {
   float lr = 0.001f;
   // Step of the dense blocks (the towers' weights; 0: lr).
   float dense_lr = 0.0f;
+  // Adam on the sparse rows: lazy or dense (ps/optimizer.h).
+  std::string adam_mode = "lazy";
   int epochs = 20;
   int batch_size = 256;
   int neg_ratio = 4;

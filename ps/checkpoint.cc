@@ -757,6 +757,8 @@ std::vector<std::pair<std::string, std::string>> ResumeSettings(const Config& c)
       {"--optimizer", c.optimizer},
       {"--lr", ExactDouble(c.lr)},
       {"--dense-lr", ExactDouble(c.dense_lr != 0.0f ? c.dense_lr : c.lr)},
+      // Adam's last state slot is a count (lazy) or a step (dense).
+      {"--adam-mode", c.optimizer == "adam" ? c.adam_mode : "none"},
       {"--l2", ExactDouble(c.l2)},
       {"--neg-ratio", Concat(c.neg_ratio)},
       {"--batch-size", Concat(c.batch_size)},
@@ -786,6 +788,12 @@ void CheckResumeSettings(const std::string& manifest_path, const Manifest& m, co
     if (it == m.settings.end() && name == "--dense-lr") {
       // Checkpoints from before --dense-lr: the dense blocks stepped with --lr.
       it = std::find_if(m.settings.begin(), m.settings.end(), [](const auto& s) { return s.first == "--lr"; });
+    }
+    if (it == m.settings.end() && name == "--adam-mode") {
+      // Checkpoints from before --adam-mode were of lazy Adam (or another optimizer).
+      const std::string was = config.optimizer == "adam" ? "lazy" : "none";
+      if (value != was) diffs += Concat("; ", name, " was '", was, "' (not recorded), this run has '", value, "'");
+      continue;
     }
     if (it == m.settings.end()) {
       diffs += Concat("; ", name, " is not recorded");

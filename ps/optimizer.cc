@@ -59,6 +59,19 @@ __attribute__((always_inline)) inline void AdamLoop(Real* __restrict row, Real* 
     row[i] -= step * mi / (std::sqrt(vi * inv_bc2) + c.eps);
   }
 }
+// --adam-mode dense: the k missed steps of a row, in closed form
+// (optimizer.h): `drift` is lr_T * S(k), d1 = b1^k, d2 = b2^k.
+__attribute__((always_inline)) inline void AdamCatchUpLoop(Real* __restrict row, Real* __restrict m,
+                                                           Real* __restrict v, int width, Real drift, Real inv_bc2,
+                                                           Real d1, Real d2, Real eps) {
+  for (int i = 0; i < width; ++i) {
+    const Real mi = m[i];
+    const Real vi = v[i];
+    row[i] -= drift * mi / (std::sqrt(vi * inv_bc2) + eps);
+    m[i] = d1 * mi;
+    v[i] = d2 * vi;
+  }
+}
 __attribute__((always_inline)) inline void AdaGradLoop(Real* __restrict row, Real* __restrict acc,
                                                        const Real* __restrict grad, int width, Real lr, Real eps) {
   for (int i = 0; i < width; ++i) {
@@ -81,6 +94,16 @@ void AdamRowBase(Real* __restrict row, Real* __restrict m, Real* __restrict v, c
 RECSYS_TARGET_AVX void AdamRowAvx(Real* __restrict row, Real* __restrict m, Real* __restrict v,
                                   const Real* __restrict grad, int width, Real step, Real inv_bc2, AdamConstants c) {
   AdamLoop(row, m, v, grad, width, step, inv_bc2, c);
+}
+using AdamCatchUpFn = void (*)(Real* __restrict row, Real* __restrict m, Real* __restrict v, int width, Real drift,
+                              Real inv_bc2, Real d1, Real d2, Real eps);
+void AdamCatchUpBase(Real* __restrict row, Real* __restrict m, Real* __restrict v, int width, Real drift,
+                     Real inv_bc2, Real d1, Real d2, Real eps) {
+  AdamCatchUpLoop(row, m, v, width, drift, inv_bc2, d1, d2, eps);
+}
+RECSYS_TARGET_AVX void AdamCatchUpAvx(Real* __restrict row, Real* __restrict m, Real* __restrict v, int width,
+                                      Real drift, Real inv_bc2, Real d1, Real d2, Real eps) {
+  AdamCatchUpLoop(row, m, v, width, drift, inv_bc2, d1, d2, eps);
 }
 void AdaGradRowBase(Real* __restrict row, Real* __restrict acc, const Real* __restrict grad, int width, Real lr,
                     Real eps) {
@@ -143,6 +166,8 @@ class Adam final : public Optimizer {
         eps_(config.eps),
         constants_{beta1_, beta2_, 1.0f - beta1_, 1.0f - beta2_, eps_},
         row_(!config.baseline_loops && CpuHasAvx() ? AdamRowAvx : AdamRowBase),
+        catch_up_(!config.baseline_loops && CpuHasAvx() ? AdamCatchUpAvx : AdamCatchUpBase),
+        dense_(config.adam_mode == "dense"),
         corrections_(kTableSteps) {
     // Entry 0 is never read (t >= 1 after the increment).
     for (int t = 1; t < kTableSteps; ++t) {
@@ -154,6 +179,10 @@ class Adam final : public Optimizer {
     // later one (with the default betas from T ~ 17,000 on).
     const Correction& last = corrections_.back();
     converged_ = last.step == lr_ && last.inv_bc2 == 1.0f;
+    if (dense_) {
+      missed_.resize(kTableMissed);
+      for (int k = 1; k < kTableMissed; ++k) Missed(k, &missed_[static_cast<std::size_t>(k)]);
+    }
   }
 
   // m[width], v[width], then the row's step count.
@@ -165,6 +194,10 @@ class Adam final : public Optimizer {
 
   void Update(Real* __restrict row, Real* __restrict state, const Real* __restrict grad, int width,
               std::uint64_t global_step) const override {
+    if (dense_ && global_step > 0) {
+      UpdateDense(row, state, grad, width, global_step);
+      return;
+    }
     // Saturates at 2^24 (t + 1 rounds back to t); see optimizer.h.
     const Real t = state[2 * width] + 1.0f;
     state[2 * width] = t;
@@ -172,17 +205,69 @@ class Adam final : public Optimizer {
     const double big_t = std::max(static_cast<double>(t), static_cast<double>(global_step));
     Real step = lr_;
     Real inv_bc2 = 1.0f;
-    if (big_t < kTableSteps) {
-      const Correction& c = corrections_[static_cast<std::size_t>(big_t)];
-      step = c.step;
-      inv_bc2 = c.inv_bc2;
-    } else if (!converged_) {
-      Corrections(big_t, &step, &inv_bc2);
-    }
+    CorrectionsAt(big_t, &step, &inv_bc2);
     row_(row, state, state + width, grad, width, step, inv_bc2, constants_);
   }
 
  private:
+  // The bias corrections of step T (>= 1), from the table where it has them.
+  void CorrectionsAt(double big_t, Real* step, Real* inv_bc2) const {
+    if (big_t < kTableSteps) {
+      const Correction& c = corrections_[static_cast<std::size_t>(big_t)];
+      *step = c.step;
+      *inv_bc2 = c.inv_bc2;
+    } else if (!converged_) {
+      Corrections(big_t, step, inv_bc2);
+    } else {
+      *step = lr_;
+      *inv_bc2 = 1.0f;
+    }
+  }
+
+  // --adam-mode dense with a known step: catch up on the steps the row
+  // missed since its last one (held in the last slot), then the update.
+  void UpdateDense(Real* __restrict row, Real* __restrict state, const Real* __restrict grad, int width,
+                   std::uint64_t global_step) const {
+    const double big_t = static_cast<double>(global_step);
+    const double last = static_cast<double>(state[2 * width]);
+    // The slot keeps the latest step seen: asynchronous workers' pushes may
+    // arrive a little out of step order (then nothing was missed).
+    state[2 * width] = static_cast<Real>(std::max(last, big_t));
+    Real step;
+    Real inv_bc2;
+    CorrectionsAt(big_t, &step, &inv_bc2);
+    // last == 0: a new row (or one from a lazy run's state, refused at
+    // resume): its moments are zero, nothing to catch up on.
+    if (last > 0 && big_t > last + 1) {
+      const double k = big_t - last - 1;
+      MissedSteps f;
+      if (k < kTableMissed) {
+        f = missed_[static_cast<std::size_t>(k)];
+      } else {
+        Missed(k, &f);
+      }
+      catch_up_(row, state, state + width, width, step * f.drift, inv_bc2, f.d1, f.d2, eps_);
+    }
+    row_(row, state, state + width, grad, width, step, inv_bc2, constants_);
+  }
+
+  // What k missed steps do (AdamCatchUpLoop): S(k) (the step's factor; lr_T
+  // multiplies it at the update), b1^k and b2^k, in double.
+  struct MissedSteps {
+    Real drift = 0.0f;
+    Real d1 = 1.0f;
+    Real d2 = 1.0f;
+  };
+  void Missed(double k, MissedSteps* f) const {
+    const double r = static_cast<double>(beta1_) / std::sqrt(static_cast<double>(beta2_));
+    // sum_{j=1..k} r^j; r = 1 only for beta1 = sqrt(beta2).
+    f->drift = static_cast<Real>(r == 1.0 ? k : r * (1.0 - std::pow(r, k)) / (1.0 - r));
+    f->d1 = static_cast<Real>(std::pow(static_cast<double>(beta1_), k));
+    f->d2 = static_cast<Real>(std::pow(static_cast<double>(beta2_), k));
+  }
+  // Missed-step counts tabulated (most rows of a job miss fewer steps).
+  static constexpr int kTableMissed = 1 << 12;
+
   // Steps whose bias corrections are tabulated: two pow() calls per row
   // update cost more than the row's 33-element loop. Past the table the
   // default betas need no correction (converged_); only betas close enough
@@ -211,7 +296,10 @@ class Adam final : public Optimizer {
   const Real eps_;
   const AdamConstants constants_;
   const AdamRowFn row_;  // the loop for this CPU
+  const AdamCatchUpFn catch_up_;  // likewise
+  const bool dense_;  // --adam-mode dense
   std::vector<Correction> corrections_;  // indexed by T; constant after construction
+  std::vector<MissedSteps> missed_;  // indexed by k (dense only); constant after construction
   bool converged_ = false;  // steps from kTableSteps on take no correction (lr, 1)
 };
 
@@ -251,6 +339,9 @@ std::unique_ptr<Optimizer> MakeOptimizer(const OptimizerConfig& config) {
 
   CheckBeta(config, "beta1", config.beta1);
   CheckBeta(config, "beta2", config.beta2);
+  if (config.adam_mode != "lazy" && config.adam_mode != "dense") {
+    throw InputError(Concat("optimizer 'adam': unknown mode '", config.adam_mode, "'; valid modes: lazy, dense"));
+  }
   return std::make_unique<Adam>(config);
 }
 

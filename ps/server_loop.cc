@@ -181,6 +181,7 @@ class Server {
     o.name = config.optimizer;
     o.lr = config.lr;
     o.dense_lr = config.dense_lr;
+    o.adam_mode = config.adam_mode;
     return o;
   }
 

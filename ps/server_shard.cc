@@ -24,6 +24,10 @@ constexpr std::uint32_t kTickLimit = 0x80000000u;
 
 std::unique_ptr<Optimizer> MakeDenseOptimizer(OptimizerConfig config) {
   if (config.dense_lr != 0.0f) config.lr = config.dense_lr;
+  // A dense block gets a gradient at every step: it misses none, and
+  // --adam-mode dense would only mistake asynchronous workers' out-of-order
+  // steps for missed ones (optimizer.h).
+  config.adam_mode = "lazy";
   return MakeOptimizer(config);
 }
 

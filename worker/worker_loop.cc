@@ -231,15 +231,16 @@ class Worker {
   }
 
   // The job's global step of this worker's push of batch t (of `steps`) in
-  // `epoch` (1-based), for Adam's bias correction (ps/optimizer.h): the
-  // batches pushed by every worker so far, as this worker estimates them
-  // (its own batch number times the number of workers; an epoch has the same
-  // number of batches every time). A function of (epoch, t) alone, so a run
-  // resumed from a checkpoint goes on with the same steps.
+  // `epoch` (1-based), for Adam (ps/optimizer.h): the pushes of every worker
+  // so far as if the workers took turns, i.e. (b - 1) * W + i + 1 for the
+  // worker's b-th batch, W workers and this worker's index i, so every push
+  // of the job has its own step. An epoch has the same number of batches
+  // every time, so this is a function of (epoch, t) alone and a run resumed
+  // from a checkpoint goes on with the same steps.
   std::uint64_t GlobalStep(int epoch, std::int64_t steps, std::int64_t t) const {
     const auto batch = static_cast<std::uint64_t>(epoch - 1) * static_cast<std::uint64_t>(steps) +
                        static_cast<std::uint64_t>(t) + 1;
-    return batch * static_cast<std::uint64_t>(topology_.workers());
+    return (batch - 1) * static_cast<std::uint64_t>(topology_.workers()) + static_cast<std::uint64_t>(index_) + 1;
   }
 
   EpochReport TrainEpoch(int epoch, std::int64_t sync_steps) {

@@ -97,6 +97,12 @@ TEST(ConfigTest, ModelDefaults) {
   EXPECT_EQ(ParseConfig({"--model", "mlp", "--layers", "none"}).prefetch, 1);
 }
 
+TEST(ConfigTest, AdamModeDefaultsToTheModelsAndIsChecked) {
+  EXPECT_EQ(ParseConfig({"--model", "mf"}).adam_mode, "lazy");
+  EXPECT_EQ(ParseConfig({"--model", "mf", "--adam-mode", "dense"}).adam_mode, "dense");
+  ExpectError({"--adam-mode", "eager"}, {"--adam-mode", "eager", "lazy, dense"});
+}
+
 TEST(ConfigTest, DenseLrDefaultsToLr) {
   EXPECT_EQ(ParseConfig({"--model", "mlp"}).dense_lr, 0.0f);
   EXPECT_FLOAT_EQ(ParseConfig({"--model", "mlp", "--dense-lr", "0.0005"}).dense_lr, 0.0005f);

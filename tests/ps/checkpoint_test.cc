@@ -335,6 +335,18 @@ TEST(CheckpointTest, SettingsAndTablesMustMatch) {
   other = config;
   other.model = "fm";
   ExpectInputError([&] { CheckResumeSettings("M", m, other); }, "of model 'mf', this run trains 'fm'");
+  // Adam's last state slot is a count (lazy) or a step (dense): the mode
+  // must match, and a checkpoint from before --adam-mode was lazy.
+  other = config;
+  other.adam_mode = "dense";
+  ExpectInputError([&] { CheckResumeSettings("M", m, other); }, "--adam-mode was 'lazy', this run has 'dense'");
+  Manifest old = m;
+  old.settings.erase(std::remove_if(old.settings.begin(), old.settings.end(),
+                                    [](const auto& s) { return s.first == "--adam-mode"; }),
+                     old.settings.end());
+  ASSERT_EQ(old.settings.size() + 1, m.settings.size());
+  EXPECT_NO_THROW(CheckResumeSettings("M", old, config));
+  ExpectInputError([&] { CheckResumeSettings("M", old, other); }, "--adam-mode was 'lazy' (not recorded)");
   EXPECT_NO_THROW(CheckTables("M", m, Specs()));
   auto tables = Specs();
   tables[0].width = 9;
