@@ -185,7 +185,7 @@ class Adam final : public Optimizer {
     }
   }
 
-  // m[width], v[width], then the row's step count.
+  // m[width], v[width], then the row's update count (lazy) or last step (dense).
   int StateSize(int width) const override { return 2 * width + 1; }
 
   void InitState(Real* state, int width) const override {
@@ -279,9 +279,8 @@ class Adam final : public Optimizer {
     Real inv_bc2;
   };
 
-  // The bias corrections are per row and per step, so they are computed once
-  // per row update, in double (pow of a float base near 1 loses digits in
-  // float), and folded into two scalars for the element loop:
+  // The bias corrections of a step, in double (pow of a float base near 1
+  // loses digits in float), folded into two scalars for the element loop:
   //   lr * (m / bc1) / (sqrt(v / bc2) + eps) = step * m / (sqrt(v * inv_bc2) + eps)
   void Corrections(double t, Real* step, Real* inv_bc2) const {
     const double bc1 = 1.0 - std::pow(static_cast<double>(beta1_), t);

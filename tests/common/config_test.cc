@@ -88,7 +88,7 @@ TEST(ConfigTest, ModelDefaults) {
   }
   // GMF's and NeuMF's L2 (chosen on validation at 30 epochs).
   EXPECT_FLOAT_EQ(ParseConfig({"--model", "gmf"}).l2, 0.01f);
-  EXPECT_FLOAT_EQ(ParseConfig({"--model", "neumf"}).l2, 0.003f);
+  EXPECT_FLOAT_EQ(ParseConfig({"--model", "neumf"}).l2, 0.001f);
   // Models with a deep tower do not pull ahead unless told to.
   for (const char* model : {"mlp", "neumf", "nfm", "deepfm", "wide_deep"}) {
     EXPECT_EQ(ParseConfig({"--model", model}).prefetch, 0) << model;
@@ -100,6 +100,8 @@ TEST(ConfigTest, ModelDefaults) {
 TEST(ConfigTest, AdamModeDefaultsToTheModelsAndIsChecked) {
   EXPECT_EQ(ParseConfig({"--model", "mf"}).adam_mode, "lazy");
   EXPECT_EQ(ParseConfig({"--model", "mf", "--adam-mode", "dense"}).adam_mode, "dense");
+  EXPECT_EQ(ParseConfig({"--model", "mlp"}).adam_mode, "dense");
+  EXPECT_EQ(ParseConfig({"--model", "mlp", "--adam-mode", "lazy"}).adam_mode, "lazy");
   ExpectError({"--adam-mode", "eager"}, {"--adam-mode", "eager", "lazy, dense"});
 }
 
