@@ -45,11 +45,13 @@ constexpr ModelDefaults kModelDefaults[] = {
     // HR@10 (mean of epochs 21-30, seed 1) 0.691 with L2 0.01 vs 0.663
     // with 0.001, 0.678 with lr 0.001 and L2 0.001 (README, "Quality").
     {"gmf", 32, 0.002f, 0.01f, 4, 20, "adam", "", 0.0f, "lazy"},
-    // MLP learns more with --adam-mode dense: validation HR@10 peak over 20
-    // epochs 0.681 / 0.689 / 0.679 vs lazy 0.673 / 0.673 / 0.676 (seeds 1-3,
-    // 3 ranks). MF, GMF and NeuMF peak as high or higher lazy, and overfit
-    // less after (README, "Adam's bias correction, lazy and dense rows").
-    {"mlp", 32, 0.001f, 0.0f, 4, 20, "adam", "64,32,16", 0.0f, "dense"},
+    // Adam's rows stay lazy for every model. With one worker MLP learns more
+    // with --adam-mode dense (validation HR@10 peak over 20 epochs 0.681 /
+    // 0.689 / 0.679 vs lazy 0.673 / 0.673 / 0.676, seeds 1-3, 3 ranks), but
+    // dense is exact only with --sync or one worker (ps/optimizer.h); MF,
+    // GMF and NeuMF peak as high or higher lazy and overfit less after
+    // (README, "Adam's bias correction, lazy and dense rows").
+    {"mlp", 32, 0.001f, 0.0f, 4, 20, "adam", "64,32,16", 0.0f, "lazy"},
     // NeuMF likewise peaks near epoch 12 and falls to ~0.60 HR@10 by epoch
     // 30 without L2. With Adam's bias correction by the global step (session
     // 7) L2 0.001 does better than 0.003: validation HR@10 peak over 20

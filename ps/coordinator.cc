@@ -566,6 +566,12 @@ std::vector<EpochResult> RunCoordinator(Transport& transport, const Topology& to
   std::printf("recsys-ps: %d ranks (1 coordinator, %d server%s, %d worker%s)\n", topology.size(), topology.servers(),
               topology.servers() == 1 ? "" : "s", workers, workers == 1 ? "" : "s");
   std::printf("config: %s\n", DescribeConfig(config).c_str());
+  if (config.optimizer == "adam" && config.adam_mode == "dense" && !config.sync && workers > 1) {
+    std::printf("note: --adam-mode dense counts the steps a row missed by the workers' step numbers; with %d "
+                "asynchronous workers pushes arrive a little out of step order, and rows that several workers "
+                "update take extra momentum steps (exact with --sync or one worker)\n",
+                workers);
+  }
   if (config.cache_rows > 0 && config.staleness < 2) {
     std::printf("note: --cache-rows is off: a cached row must be refreshed every --staleness steps, and with staleness %d%s "
                 "every batch would pull every row anyway (use --staleness 2 or more without --sync)\n",

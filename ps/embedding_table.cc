@@ -126,12 +126,22 @@ void EmbeddingTable::LocateMany(const Key* keys, std::size_t n, std::size_t* out
   }
 }
 
+void EmbeddingTable::PrefetchRow(std::size_t i, int floats) const {
+  if (i == kNone) return;
+  const char* row = reinterpret_cast<const char*>(RowAt(i));
+  const std::size_t bytes = sizeof(Real) * static_cast<std::size_t>(floats);
+  for (std::size_t b = 0; b < bytes; b += 64) __builtin_prefetch(row + b);
+}
+
 std::size_t EmbeddingTable::PeekMany(const Key* keys, std::size_t n, Real* out, bool touch) {
   located_.resize(n);
   LocateMany(keys, n, located_.data(), spec_.width);
   const std::size_t width = static_cast<std::size_t>(spec_.width);
   std::size_t present = 0;
-  for (std::size_t i = 0; i < n; ++i) present += PeekAt(located_[i], keys[i], out + i * width, touch) ? 1 : 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    if (i + kRowAhead < n) PrefetchRow(located_[i + kRowAhead], spec_.width);
+    present += PeekAt(located_[i], keys[i], out + i * width, touch) ? 1 : 0;
+  }
   return present;
 }
 
@@ -143,6 +153,7 @@ std::size_t EmbeddingTable::PushManyIfPresent(const Key* keys, std::size_t n, co
   const std::size_t width = static_cast<std::size_t>(spec_.width);
   std::size_t absent = 0;
   for (std::size_t i = 0; i < n; ++i) {
+    if (i + kRowAhead < n) PrefetchRow(located_[i + kRowAhead], stride_);
     (*missing)[i] = !UpdateAt(located_[i], grads + i * width);
     absent += (*missing)[i] ? 1 : 0;
   }

@@ -194,7 +194,7 @@ class Adam final : public Optimizer {
 
   void Update(Real* __restrict row, Real* __restrict state, const Real* __restrict grad, int width,
               std::uint64_t global_step) const override {
-    if (dense_ && global_step > 0) {
+    if (dense_) {
       UpdateDense(row, state, grad, width, global_step);
       return;
     }
@@ -228,8 +228,10 @@ class Adam final : public Optimizer {
   // missed since its last one (held in the last slot), then the update.
   void UpdateDense(Real* __restrict row, Real* __restrict state, const Real* __restrict grad, int width,
                    std::uint64_t global_step) const {
-    const double big_t = static_cast<double>(global_step);
     const double last = static_cast<double>(state[2 * width]);
+    // Without a step (0): the update at the row's last step (1 for a new
+    // row), no catch-up, and the slot keeps its step.
+    const double big_t = global_step > 0 ? static_cast<double>(global_step) : std::max(last, 1.0);
     // The slot keeps the latest step seen: asynchronous workers' pushes may
     // arrive a little out of step order (then nothing was missed).
     state[2 * width] = static_cast<Real>(std::max(last, big_t));

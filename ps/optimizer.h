@@ -1,6 +1,7 @@
 // Server-side optimizers. An optimizer is a stateless rule applied to one row
-// at a time; its per-row state (AdaGrad accumulators, Adam moments and step
-// count) is stored by the table right after the row's weights. Sparse (lazy)
+// at a time; its per-row state (AdaGrad accumulators, Adam moments and the
+// row's update count or last step) is stored by the table right after the
+// row's weights. Sparse (lazy)
 // semantics: a row is updated only when a gradient for it arrives. Adam's
 // bias correction counts the job's global step, which each push carries
 // (the worker's batch number times the number of workers), as TensorFlow's
@@ -45,7 +46,7 @@ struct OptimizerConfig {
 //   adagrad  acc += g^2;  w -= lr * g / (sqrt(acc) + eps)       state: acc[width]
 //   adam     m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g^2;  t += 1;  T = max(t, step)
 //            w -= lr * (m / (1-b1^T)) / (sqrt(v / (1-b2^T)) + eps)
-//                                                   state: m[width], v[width], t
+//                                                   state: m[width], v[width], t (dense: s)
 //
 // --adam-mode dense (adam_mode): first, a row whose last update was at step
 // s < T - 1 takes the k = T - 1 - s steps it missed, as dense Adam takes
@@ -64,7 +65,14 @@ struct OptimizerConfig {
 // its v decays between gradients, and keeps moving it on its momentum. On
 // MovieLens-100k the models peak earlier with it and overfit sooner; on
 // validation MLP gains and MF, GMF and NeuMF do not (README, "Adam's bias
-// correction, lazy and dense rows"). Without a step (0) dense is lazy.
+// correction, lazy and dense rows"). Without a step (0) a dense update is
+// the one at the row's last step, with no catch-up.
+// The missed steps are counted by the workers' step numbers, so dense is
+// exact with --sync or one worker. With several asynchronous workers a
+// push may arrive after a later-numbered one: the slot keeps the larger
+// step, and a row that several workers update takes extra momentum steps
+// for steps that were not missed (the coordinator prints a note). Past
+// 2^24 steps the slot rounds, and a row may take one such step too.
 // The dense blocks (towers) take a gradient at every step: ServerShard
 // gives them the lazy rule, as asynchronous workers' steps arrive out of
 // order and would look like missed steps.

@@ -230,15 +230,17 @@ class Worker {
     if (cache_) cache_->Complete(slot.plan, &slot.pulled, &slot.params);
   }
 
-  // The job's global step of this worker's push of batch t (of `steps`) in
-  // `epoch` (1-based), for Adam (ps/optimizer.h): the pushes of every worker
-  // so far as if the workers took turns, i.e. (b - 1) * W + i + 1 for the
-  // worker's b-th batch, W workers and this worker's index i, so every push
-  // of the job has its own step. An epoch has the same number of batches
-  // every time, so this is a function of (epoch, t) alone and a run resumed
-  // from a checkpoint goes on with the same steps.
-  std::uint64_t GlobalStep(int epoch, std::int64_t steps, std::int64_t t) const {
-    const auto batch = static_cast<std::uint64_t>(epoch - 1) * static_cast<std::uint64_t>(steps) +
+  // The job's global step of this worker's push of batch t in `epoch`
+  // (1-based), for Adam (ps/optimizer.h): the pushes of every worker so far
+  // as if the workers took turns, i.e. (b - 1) * W + i + 1 for the b-th
+  // batch, W workers and this worker's index i, so every push of the job has
+  // its own step. b counts `max_steps` batches for every earlier epoch, the
+  // most any worker has (the coordinator's count, the same for every worker
+  // and every epoch), so the workers' steps grow at the same rate even when
+  // their own batch counts differ, and a run resumed from a checkpoint goes
+  // on with the same steps.
+  std::uint64_t GlobalStep(int epoch, std::int64_t max_steps, std::int64_t t) const {
+    const auto batch = static_cast<std::uint64_t>(epoch - 1) * static_cast<std::uint64_t>(max_steps) +
                        static_cast<std::uint64_t>(t) + 1;
     return (batch - 1) * static_cast<std::uint64_t>(topology_.workers()) + static_cast<std::uint64_t>(index_) + 1;
   }
@@ -295,7 +297,7 @@ class Worker {
       }
       const auto tp = Clock::now();
       if (k >= 1) client_->WaitPushes(k - 1);  // after this push: at most k in flight
-      client_->Push(cur.batch.keys, grads_, GlobalStep(epoch, steps, t));
+      client_->Push(cur.batch.keys, grads_, GlobalStep(epoch, sync_steps, t));
       if (depth == 0 && t + 1 < steps) client_->WaitPushes(k);  // k = 0: the ack before the next pull
       report.push_seconds += Since(tp);
       // cur's pull is consumed and Push copied its keys: the slot is free.

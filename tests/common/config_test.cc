@@ -100,8 +100,9 @@ TEST(ConfigTest, ModelDefaults) {
 TEST(ConfigTest, AdamModeDefaultsToTheModelsAndIsChecked) {
   EXPECT_EQ(ParseConfig({"--model", "mf"}).adam_mode, "lazy");
   EXPECT_EQ(ParseConfig({"--model", "mf", "--adam-mode", "dense"}).adam_mode, "dense");
-  EXPECT_EQ(ParseConfig({"--model", "mlp"}).adam_mode, "dense");
-  EXPECT_EQ(ParseConfig({"--model", "mlp", "--adam-mode", "lazy"}).adam_mode, "lazy");
+  for (const auto& d : {"mf", "fm", "nfm", "deepfm", "wide_deep", "gmf", "mlp", "neumf"}) {
+    EXPECT_EQ(ParseConfig({"--model", d}).adam_mode, "lazy") << d;
+  }
   ExpectError({"--adam-mode", "eager"}, {"--adam-mode", "eager", "lazy, dense"});
 }
 

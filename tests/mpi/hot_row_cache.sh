@@ -3,8 +3,8 @@
 # one worker and two servers (so the asynchronous runs are reproducible):
 #  - with --cache-rows the pulled bytes per sample fall at least 3x, every
 #    epoch, and the hit rate is reported in the epoch line and --metrics-out;
-#  - HR@10 is no more than 0.01 below the run without the cache (it may be
-#    above: on this workload the cached run climbs faster from epoch 4 on,
+#  - HR@10 is no more than 0.01 below the run without the cache, nor 0.05
+#    above (it may be above: on this workload the cached run climbs faster,
 #    0.389 against 0.375 at epoch 4 and 0.573 against 0.537 at epoch 8 with
 #    Adam's global-step correction; 0.525 against 0.493 at epoch 8 before);
 #  - with --sync the cache is off, says so, and the run is the run without it.
@@ -25,7 +25,7 @@ for p, c in zip(plain, cache):
     assert 0.5 < c["cache_hit_rate"] < 1, c["cache_hit_rate"]
     assert ratio >= 3, f"epoch {c['epoch']}: pulled bytes fell only {ratio:.2f}x"
     assert p["examples"] == c["examples"]
-assert cache[-1]["hr@10"] >= plain[-1]["hr@10"] - 0.01, (plain[-1]["hr@10"], cache[-1]["hr@10"])
+assert plain[-1]["hr@10"] - 0.01 <= cache[-1]["hr@10"] <= plain[-1]["hr@10"] + 0.05, (plain[-1]["hr@10"], cache[-1]["hr@10"])
 PY
 
 # --sync: every pull must see the servers' rows of the previous step; the cache is off.

@@ -328,13 +328,17 @@ TEST(OptimizerTest, DenseModeWithoutMissedStepsIsLazy) {
   EXPECT_EQ(std::vector<Real>(sa.begin(), sa.begin() + 6), std::vector<Real>(sb.begin(), sb.begin() + 6));
   EXPECT_EQ(sa[6], 50.0f);  // updates
   EXPECT_EQ(sb[6], 50.0f);  // last step
-  // Without a step (0) dense is lazy too: nothing to catch up on.
+  // Without a step (0) a dense update is the one at the row's last step,
+  // with no catch-up, and the slot keeps that step.
   std::vector<Real> wc = {0.1f}, sc(3), wd = {0.1f}, sd(3);
   const Real g = 0.5f;
-  a->Update(wc.data(), sc.data(), &g, 1, 0);
-  b->Update(wd.data(), sd.data(), &g, 1, 0);
+  b->Update(wc.data(), sc.data(), &g, 1, 100);
+  b->Update(wc.data(), sc.data(), &g, 1, 0);
+  b->Update(wd.data(), sd.data(), &g, 1, 100);
+  b->Update(wd.data(), sd.data(), &g, 1, 100);
   EXPECT_EQ(wc, wd);
   EXPECT_EQ(sc, sd);
+  EXPECT_EQ(sc[2], 100.0f);
 }
 
 TEST(OptimizerTest, AdamModeMustBeLazyOrDense) {
@@ -376,7 +380,7 @@ TEST(OptimizerTest, AvxAndBaselineLoopsGiveTheSameBits) {
           g = (x >> 63 ? -1.0f : 1.0f) * std::ldexp(static_cast<float>((x >> 40) & 0xffff) / 65536.0f, e * 2);
         }
         // Global steps from none through the tabulated ones to past them
-        // (dense: 299 missed steps between updates).
+        // (dense: 299 missed steps between updates after the first).
         const std::uint64_t global = static_cast<std::uint64_t>(step) * 300;
         a->Update(row_a.data(), state_a.data(), grad.data(), width, global);
         b->Update(row_b.data(), state_b.data(), grad.data(), width, global);
