@@ -113,6 +113,7 @@ void EmbeddingTable::LocateMany(const Key* keys, std::size_t n, std::size_t* out
       __builtin_prefetch(&chunks_[(entry - 1) >> chunk_shift_].keys[(entry - 1) & chunk_mask_]);
       const char* row = reinterpret_cast<const char*>(RowAt(entry - 1));
       for (std::size_t b = 0; b < row_bytes; b += 64) __builtin_prefetch(row + b);
+      __builtin_prefetch(row + row_bytes - 1);
     }
   };
   for (std::size_t j = 0; j < std::min(n, 2 * kAhead); ++j) stage1(j);
@@ -131,6 +132,7 @@ void EmbeddingTable::PrefetchRow(std::size_t i, int floats) const {
   const char* row = reinterpret_cast<const char*>(RowAt(i));
   const std::size_t bytes = sizeof(Real) * static_cast<std::size_t>(floats);
   for (std::size_t b = 0; b < bytes; b += 64) __builtin_prefetch(row + b);
+  __builtin_prefetch(row + bytes - 1);  // the last line, for a row that starts mid-line
 }
 
 std::size_t EmbeddingTable::PeekMany(const Key* keys, std::size_t n, Real* out, bool touch) {
