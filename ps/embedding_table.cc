@@ -113,7 +113,6 @@ void EmbeddingTable::LocateMany(const Key* keys, std::size_t n, std::size_t* out
       __builtin_prefetch(&chunks_[(entry - 1) >> chunk_shift_].keys[(entry - 1) & chunk_mask_]);
       const char* row = reinterpret_cast<const char*>(RowAt(entry - 1));
       for (std::size_t b = 0; b < row_bytes; b += 64) __builtin_prefetch(row + b);
-      __builtin_prefetch(row + row_bytes - 1);
     }
   };
   for (std::size_t j = 0; j < std::min(n, 2 * kAhead); ++j) stage1(j);
@@ -127,23 +126,12 @@ void EmbeddingTable::LocateMany(const Key* keys, std::size_t n, std::size_t* out
   }
 }
 
-void EmbeddingTable::PrefetchRow(std::size_t i, int floats) const {
-  if (i == kNone) return;
-  const char* row = reinterpret_cast<const char*>(RowAt(i));
-  const std::size_t bytes = sizeof(Real) * static_cast<std::size_t>(floats);
-  for (std::size_t b = 0; b < bytes; b += 64) __builtin_prefetch(row + b);
-  __builtin_prefetch(row + bytes - 1);  // the last line, for a row that starts mid-line
-}
-
 std::size_t EmbeddingTable::PeekMany(const Key* keys, std::size_t n, Real* out, bool touch) {
   located_.resize(n);
   LocateMany(keys, n, located_.data(), spec_.width);
   const std::size_t width = static_cast<std::size_t>(spec_.width);
   std::size_t present = 0;
-  for (std::size_t i = 0; i < n; ++i) {
-    if (i + kRowAhead < n) PrefetchRow(located_[i + kRowAhead], spec_.width);
-    present += PeekAt(located_[i], keys[i], out + i * width, touch) ? 1 : 0;
-  }
+  for (std::size_t i = 0; i < n; ++i) present += PeekAt(located_[i], keys[i], out + i * width, touch) ? 1 : 0;
   return present;
 }
 
@@ -155,7 +143,6 @@ std::size_t EmbeddingTable::PushManyIfPresent(const Key* keys, std::size_t n, co
   const std::size_t width = static_cast<std::size_t>(spec_.width);
   std::size_t absent = 0;
   for (std::size_t i = 0; i < n; ++i) {
-    if (i + kRowAhead < n) PrefetchRow(located_[i + kRowAhead], stride_);
     (*missing)[i] = !UpdateAt(located_[i], grads + i * width);
     absent += (*missing)[i] ? 1 : 0;
   }

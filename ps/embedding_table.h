@@ -196,12 +196,6 @@ class EmbeddingTable {
   // row_floats floats of each row found are prefetched.
   void LocateMany(const Key* keys, std::size_t n, std::size_t* out, int row_floats) const;
   static constexpr std::size_t kNone = ~std::size_t{0};
-  // Prefetches the first `floats` floats of row i (none for kNone). The
-  // batched calls' second pass (copy or update) prefetches the row
-  // kRowAhead keys ahead: LocateMany's own row prefetches are evicted by
-  // then when a request's rows overflow the L2 cache (10,000 rows).
-  void PrefetchRow(std::size_t i, int floats) const;
-  static constexpr std::size_t kRowAhead = 8;
 
   // Returns the slab index of `key`, creating the row if needed.
   std::size_t FindOrCreate(Key key);
