@@ -27,38 +27,38 @@ struct ModelDefaults {
   const char* optimizer;
   const char* layers;  // hidden widths of the deep tower ("" for none)
   float dropout;
-  const char* adam_mode;  // lazy | dense (ps/optimizer.h)
 };
 
 constexpr ModelDefaults kModelDefaults[] = {
-    {"mf", 32, 0.002f, 0.0f, 4, 20, "adam", "", 0.0f, "lazy"},
+    {"mf", 32, 0.002f, 0.0f, 4, 20, "adam", "", 0.0f},
     // FM with side features does better on validation at lr 0.004 than
     // 0.002: HR@10 peak 0.705 / 0.703 vs 0.680 / 0.684 (seeds 1, 2; 3 ranks,
     // 20 epochs), epochs 16-20 mean 0.690 / 0.682 vs 0.675 / 0.679. Ids only
     // it is a wash (seed 1: peak 0.699 vs 0.688, epochs 16-20 0.677 vs
     // 0.686). README, "Quality against PyTorch".
-    {"fm", 32, 0.004f, 0.0f, 4, 20, "adam", "", 0.0f, "lazy"},
-    {"nfm", 32, 0.002f, 0.0f, 4, 20, "adam", "64", 0.2f, "lazy"},
-    {"deepfm", 32, 0.001f, 0.0f, 4, 20, "adam", "64,32", 0.0f, "lazy"},
-    {"wide_deep", 32, 0.001f, 0.0f, 4, 20, "adam", "64,32", 0.0f, "lazy"},
+    {"fm", 32, 0.004f, 0.0f, 4, 20, "adam", "", 0.0f},
+    {"nfm", 32, 0.002f, 0.0f, 4, 20, "adam", "64", 0.2f},
+    {"deepfm", 32, 0.001f, 0.0f, 4, 20, "adam", "64,32", 0.0f},
+    {"wide_deep", 32, 0.001f, 0.0f, 4, 20, "adam", "64,32", 0.0f},
     // GMF overfits after ~10 epochs without L2: at 30 epochs, validation
     // HR@10 (mean of epochs 21-30, seed 1) 0.691 with L2 0.01 vs 0.663
     // with 0.001, 0.678 with lr 0.001 and L2 0.001 (README, "Quality").
-    {"gmf", 32, 0.002f, 0.01f, 4, 20, "adam", "", 0.0f, "lazy"},
-    // Adam's rows stay lazy for every model. With one worker MLP learns more
-    // with --adam-mode dense (validation HR@10 peak over 20 epochs 0.681 /
-    // 0.689 / 0.679 vs lazy 0.673 / 0.673 / 0.676, seeds 1-3, 3 ranks), but
-    // dense is exact only with --sync or one worker (ps/optimizer.h); MF,
-    // GMF and NeuMF peak as high or higher lazy and overfit less after
-    // (README, "Adam's bias correction, lazy and dense rows").
-    {"mlp", 32, 0.001f, 0.0f, 4, 20, "adam", "64,32,16", 0.0f, "lazy"},
+    {"gmf", 32, 0.002f, 0.01f, 4, 20, "adam", "", 0.0f},
+    // --adam-mode is lazy for every model (Config::adam_mode). With one
+    // worker MLP learns more with dense (validation HR@10 peak over 20
+    // epochs 0.681 / 0.689 / 0.679 vs lazy 0.673 / 0.673 / 0.676, seeds 1-3,
+    // 3 ranks), but dense is exact only with --sync or one worker
+    // (ps/optimizer.h); MF, GMF and NeuMF peak as high or higher lazy and
+    // overfit less after (README, "Adam's bias correction, lazy and dense
+    // rows").
+    {"mlp", 32, 0.001f, 0.0f, 4, 20, "adam", "64,32,16", 0.0f},
     // NeuMF likewise peaks near epoch 12 and falls to ~0.60 HR@10 by epoch
     // 30 without L2. With Adam's bias correction by the global step (session
     // 7) L2 0.001 does better than 0.003: validation HR@10 peak over 20
     // epochs 0.702 vs 0.696 (medians of seeds 1-3), epochs 16-20 mean 0.682
     // vs 0.676. (Before, with per-row corrections, 0.003 won on the mean of
     // epochs 21-30, seed 1: 0.676 vs 0.667 with 0.01 and 0.656 with 0.001.)
-    {"neumf", 32, 0.001f, 0.001f, 4, 20, "adam", "64,32,16", 0.0f, "lazy"},
+    {"neumf", 32, 0.001f, 0.001f, 4, 20, "adam", "64,32,16", 0.0f},
 };
 
 // With --loss bpr, unless given (see ParseArgs).
@@ -163,7 +163,7 @@ ParsedArgs ParseArgs(int argc, const char* const* argv) {
     ("lr", "Learning rate (model default)", cxxopts::value<float>())
     ("dense-lr", "Learning rate of the dense blocks, the towers' weights (default: --lr)", cxxopts::value<float>())
     ("adam-mode", "Adam on the embedding rows: lazy (a row moves only when it gets a gradient) or dense (it also takes "
-                  "the steps it missed, as under dense Adam) (model default)", cxxopts::value<std::string>())
+                  "the steps it missed, as under dense Adam)", cxxopts::value<std::string>()->default_value("lazy"))
     ("epochs", "Training epochs (model default)", cxxopts::value<int>())
     ("batch-size", "Examples (positives and negatives) per batch", cxxopts::value<int>()->default_value("256"))
     ("neg-ratio", "Sampled negatives per positive, resampled every epoch (model default)", cxxopts::value<int>());
@@ -264,7 +264,7 @@ ParsedArgs ParseArgs(int argc, const char* const* argv) {
     }
     c.neg_ratio = r.count("neg-ratio") ? r["neg-ratio"].as<int>() : md->neg_ratio;
     c.optimizer = r.count("optimizer") ? r["optimizer"].as<std::string>() : md->optimizer;
-    c.adam_mode = r.count("adam-mode") ? r["adam-mode"].as<std::string>() : md->adam_mode;
+    c.adam_mode = r["adam-mode"].as<std::string>();
     c.layers = ParseLayers(r.count("layers") ? r["layers"].as<std::string>() : std::string(md->layers));
     c.dropout = r.count("dropout") ? r["dropout"].as<float>() : md->dropout;
     c.loss = r["loss"].as<std::string>();

@@ -158,6 +158,12 @@ class AdaGrad final : public Optimizer {
 };
 
 class Adam final : public Optimizer {
+  // The bias corrections of a step, folded for the element loop (Corrections).
+  struct Correction {
+    Real step;
+    Real inv_bc2;
+  };
+
  public:
   explicit Adam(const OptimizerConfig& config)
       : lr_(config.lr),
@@ -202,26 +208,17 @@ class Adam final : public Optimizer {
     const Real t = state[2 * width] + 1.0f;
     state[2 * width] = t;
     // T = max(t, global step), both exact integers below 2^53 in a double.
-    const double big_t = std::max(static_cast<double>(t), static_cast<double>(global_step));
-    Real step = lr_;
-    Real inv_bc2 = 1.0f;
-    CorrectionsAt(big_t, &step, &inv_bc2);
-    row_(row, state, state + width, grad, width, step, inv_bc2, constants_);
+    const Correction c = CorrectionsAt(std::max(static_cast<double>(t), static_cast<double>(global_step)));
+    row_(row, state, state + width, grad, width, c.step, c.inv_bc2, constants_);
   }
 
  private:
   // The bias corrections of step T (>= 1), from the table where it has them.
-  void CorrectionsAt(double big_t, Real* step, Real* inv_bc2) const {
-    if (big_t < kTableSteps) {
-      const Correction& c = corrections_[static_cast<std::size_t>(big_t)];
-      *step = c.step;
-      *inv_bc2 = c.inv_bc2;
-    } else if (!converged_) {
-      Corrections(big_t, step, inv_bc2);
-    } else {
-      *step = lr_;
-      *inv_bc2 = 1.0f;
-    }
+  Correction CorrectionsAt(double big_t) const {
+    if (big_t < kTableSteps) return corrections_[static_cast<std::size_t>(big_t)];
+    Correction c{lr_, 1.0f};
+    if (!converged_) Corrections(big_t, &c.step, &c.inv_bc2);
+    return c;
   }
 
   // --adam-mode dense with a known step: catch up on the steps the row
@@ -235,9 +232,7 @@ class Adam final : public Optimizer {
     // The slot keeps the latest step seen: asynchronous workers' pushes may
     // arrive a little out of step order (then nothing was missed).
     state[2 * width] = static_cast<Real>(std::max(last, big_t));
-    Real step;
-    Real inv_bc2;
-    CorrectionsAt(big_t, &step, &inv_bc2);
+    const Correction c = CorrectionsAt(big_t);
     // last == 0: a new row (or one from a lazy run's state, refused at
     // resume): its moments are zero, nothing to catch up on.
     if (last > 0 && big_t > last + 1) {
@@ -248,9 +243,9 @@ class Adam final : public Optimizer {
       } else {
         Missed(k, &f);
       }
-      catch_up_(row, state, state + width, width, step * f.drift, inv_bc2, f.d1, f.d2, eps_);
+      catch_up_(row, state, state + width, width, c.step * f.drift, c.inv_bc2, f.d1, f.d2, eps_);
     }
-    row_(row, state, state + width, grad, width, step, inv_bc2, constants_);
+    row_(row, state, state + width, grad, width, c.step, c.inv_bc2, constants_);
   }
 
   // What k missed steps do (AdamCatchUpLoop): S(k) (the step's factor; lr_T
@@ -276,10 +271,6 @@ class Adam final : public Optimizer {
   // to 1 to need one there pay for the pow() calls. The table holds exactly
   // what Corrections computes, so results are the same bits either way.
   static constexpr int kTableSteps = 1 << 15;
-  struct Correction {
-    Real step;
-    Real inv_bc2;
-  };
 
   // The bias corrections of a step, in double (pow of a float base near 1
   // loses digits in float), folded into two scalars for the element loop:

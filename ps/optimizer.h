@@ -1,12 +1,11 @@
 // Server-side optimizers. An optimizer is a stateless rule applied to one row
 // at a time; its per-row state (AdaGrad accumulators, Adam moments and the
 // row's update count or last step) is stored by the table right after the
-// row's weights. Sparse (lazy)
-// semantics: a row is updated only when a gradient for it arrives. Adam's
-// bias correction counts the job's global step, which each push carries
-// (the worker's batch number times the number of workers), as TensorFlow's
-// LazyAdam and PyTorch's SparseAdam count the optimizer's steps, not the
-// row's own updates. So a row's trajectory depends only on its own gradients
+// row's weights. Sparse (lazy) semantics: a row is updated only when a
+// gradient for it arrives. Adam's bias correction counts the job's global
+// step, which each push carries (numbered as if the workers took turns,
+// worker/worker_loop.cc GlobalStep), as TensorFlow's LazyAdam and PyTorch's
+// SparseAdam count the optimizer's steps, not the row's own updates. So a row's trajectory depends only on its own gradients
 // and the steps they were pushed at, never on which other rows share its
 // server: a run's result does not depend on the number of servers.
 #ifndef RECSYS_PS_OPTIMIZER_H_

@@ -3,9 +3,9 @@
 //
 // The shard holds whichever rows the workers route to it (ShardOf in
 // common/sharding.h); it never checks that routing. Because rows start at
-// InitRow's values and the optimizers are lazy and per row (Adam's global
-// step comes with each push), a row's value after a sequence of pushes is
-// bit-identical whatever the number of servers.
+// InitRow's values and the optimizers work per row (Adam's global step comes
+// with each push), a row's value after a sequence of pushes is bit-identical
+// whatever the number of servers.
 //
 // Rows are created by pushes. A pull of a row that does not exist returns
 // its initial values (InitRow) and creates nothing, which is the value the

@@ -240,9 +240,9 @@ class Worker {
   // their own batch counts differ, and a run resumed from a checkpoint goes
   // on with the same steps.
   std::uint64_t GlobalStep(int epoch, std::int64_t max_steps, std::int64_t t) const {
-    const auto batch = static_cast<std::uint64_t>(epoch - 1) * static_cast<std::uint64_t>(max_steps) +
-                       static_cast<std::uint64_t>(t) + 1;
-    return (batch - 1) * static_cast<std::uint64_t>(topology_.workers()) + static_cast<std::uint64_t>(index_) + 1;
+    const auto batches_before = static_cast<std::uint64_t>(epoch - 1) * static_cast<std::uint64_t>(max_steps) +
+                                static_cast<std::uint64_t>(t);  // b - 1
+    return batches_before * static_cast<std::uint64_t>(topology_.workers()) + static_cast<std::uint64_t>(index_) + 1;
   }
 
   EpochReport TrainEpoch(int epoch, std::int64_t sync_steps) {

@@ -97,7 +97,7 @@ TEST(ConfigTest, ModelDefaults) {
   EXPECT_EQ(ParseConfig({"--model", "mlp", "--layers", "none"}).prefetch, 1);
 }
 
-TEST(ConfigTest, AdamModeDefaultsToTheModelsAndIsChecked) {
+TEST(ConfigTest, AdamModeDefaultsToLazyForEveryModelAndIsChecked) {
   EXPECT_EQ(ParseConfig({"--model", "mf"}).adam_mode, "lazy");
   EXPECT_EQ(ParseConfig({"--model", "mf", "--adam-mode", "dense"}).adam_mode, "dense");
   for (const auto& d : {"mf", "fm", "nfm", "deepfm", "wide_deep", "gmf", "mlp", "neumf"}) {
