@@ -1,0 +1,122 @@
+// The MPI transport end to end (run by transport_pieces.sh under mpirun):
+// messages of every size around the piece size (kMpiPieceBytes), sent by
+// several ranks under two tags to rank 0, arrive whole, byte for byte, and
+// in each sender's order, whether rank 0 receives for any source and tag or
+// for one tag at a time. Exits non-zero naming the first message that does
+// not.
+#include <cstdint>
+#include <cstdio>
+#include <exception>
+#include <string>
+#include <vector>
+
+#include "common/transport.h"
+
+namespace recsys {
+namespace {
+
+constexpr int kTagA = 101;
+constexpr int kTagB = 102;
+constexpr int kTagDone = 103;
+
+std::vector<std::size_t> Sizes() {
+  const std::size_t p = kMpiPieceBytes;
+  return {0, 1, 8, 1000, p - 1, p, p + 1, 2 * p - 1, 2 * p, 2 * p + 5, 3 * p + 7, 1280024, 8, p, 0, 5 * p + 3};
+}
+
+// Message `seq` of `sender` in `round`: its bytes are a pattern of all
+// three, so a piece out of place or from another message shows.
+Bytes Pattern(int sender, int round, std::size_t seq, std::size_t size) {
+  Bytes b(size);
+  const std::uint64_t seed = static_cast<std::uint64_t>(sender) * 1000003u + static_cast<std::uint64_t>(round) * 7919u +
+                             seq * 131u;
+  for (std::size_t i = 0; i < size; ++i) b[i] = static_cast<char>((seed + i * 2654435761u) >> 7);
+  return b;
+}
+
+int TagOf(std::size_t seq) { return seq % 3 == 1 ? kTagB : kTagA; }
+
+[[noreturn]] void Fail(const std::string& what) {
+  std::fprintf(stderr, "transport_check: FAIL: %s\n", what.c_str());
+  std::fflush(stderr);
+  std::_Exit(1);
+}
+
+void Check(const Message& m, int round, std::size_t seq) {
+  const std::vector<std::size_t> sizes = Sizes();
+  const Bytes want = Pattern(m.source, round, seq, sizes[seq]);
+  if (m.tag != TagOf(seq)) Fail("round " + std::to_string(round) + ": message " + std::to_string(seq) + " from rank " +
+                                std::to_string(m.source) + " has tag " + std::to_string(m.tag));
+  if (m.data.size() != want.size() || m.data != want) {
+    Fail("round " + std::to_string(round) + ": message " + std::to_string(seq) + " from rank " +
+         std::to_string(m.source) + " has " + std::to_string(m.data.size()) + " bytes, expected " +
+         std::to_string(want.size()) + (m.data.size() == want.size() ? " (contents differ)" : ""));
+  }
+}
+
+int Main(int argc, char** argv) {
+  auto transport = MakeMpiTransport(&argc, &argv);
+  Transport& t = *transport;
+  const int senders = t.size() - 1;
+  const std::size_t count = Sizes().size();
+  // Round 0: rank 0 receives for any source and any tag. Round 1: all of
+  // tag B first, then tag A, each for any source. Round 2: one sender at a
+  // time, any tag.
+  for (int round = 0; round < 3; ++round) {
+    if (t.rank() != 0) {
+      for (std::size_t seq = 0; seq < count; ++seq) t.Send(0, TagOf(seq), Pattern(t.rank(), round, seq, Sizes()[seq]));
+      t.FlushSends();
+      t.Recv(0, kTagDone);  // the next round starts when rank 0 has all of this one
+      continue;
+    }
+    std::vector<std::size_t> next_a(static_cast<std::size_t>(senders) + 1, 0), next_b(next_a);
+    // The next message of `source` under `tag` in its send order.
+    const auto expect = [&](const Message& m) {
+      auto& next = m.tag == kTagB ? next_b : next_a;
+      std::size_t& seq = next[static_cast<std::size_t>(m.source)];
+      while (seq < count && TagOf(seq) != m.tag) ++seq;
+      if (seq >= count) Fail("round " + std::to_string(round) + ": an extra message from rank " + std::to_string(m.source));
+      Check(m, round, seq);
+      ++seq;
+    };
+    std::size_t received = 0;
+    std::vector<std::size_t> any_next(static_cast<std::size_t>(senders) + 1, 0);
+    if (round == 0) {
+      while (received < count * static_cast<std::size_t>(senders)) {
+        const Message m = t.Recv(Transport::kAnySource, Transport::kAnyTag);
+        // For any tag, a sender's messages come in exactly their send order.
+        std::size_t& seq = any_next[static_cast<std::size_t>(m.source)];
+        Check(m, round, seq++);
+        ++received;
+      }
+    } else if (round == 1) {
+      for (int tag : {kTagB, kTagA}) {
+        std::size_t of_tag = 0;
+        for (std::size_t seq = 0; seq < count; ++seq) of_tag += TagOf(seq) == tag ? 1 : 0;
+        for (std::size_t i = 0; i < of_tag * static_cast<std::size_t>(senders); ++i) expect(t.Recv(Transport::kAnySource, tag));
+      }
+    } else {
+      for (int s = senders; s >= 1; --s) {
+        for (std::size_t seq = 0; seq < count; ++seq) Check(t.Recv(s, Transport::kAnyTag), round, seq);
+      }
+    }
+    for (int s = 1; s <= senders; ++s) t.Send(s, kTagDone, Bytes());
+  }
+  t.FlushSends();
+  if (t.rank() == 0) std::printf("transport_check: ok (%d senders, %zu messages each, 3 rounds)\n", senders, count);
+  t.Barrier();
+  FinalizeMpi();
+  return 0;
+}
+
+}  // namespace
+}  // namespace recsys
+
+int main(int argc, char** argv) {
+  try {
+    return recsys::Main(argc, argv);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "transport_check: %s\n", e.what());
+    return 1;
+  }
+}
