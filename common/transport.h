@@ -8,7 +8,6 @@
 
 #include <atomic>
 #include <chrono>
-#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -165,12 +164,6 @@ class Backoff {
 };
 
 // ---- MPI backend (transport_mpi.cc) ----
-
-// The MPI backend sends a message of this many bytes or more as pieces of
-// at most this size, each within the shared-memory eager limit (see Send in
-// transport_mpi.cc); the receiver puts them together. Callers never see
-// pieces; tests use the size to aim at its edges.
-constexpr std::size_t kMpiPieceBytes = 256 * 1024 - 1024;
 
 // Initialises MPI (MPI_THREAD_FUNNELED: one thread per rank talks to MPI)
 // and returns the world transport. Call once, from main.

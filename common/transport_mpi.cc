@@ -50,65 +50,30 @@ class MpiTransport final : public Transport {
   int rank() const override { return rank_; }
   int size() const override { return size_; }
 
-  // A message of kPieceBytes or more goes as consecutive pieces: whole
-  // pieces of exactly kPieceBytes, then a shorter last one (empty if the size
-  // is a multiple). Every piece fits the shared-memory eager limit, so each
-  // Isend is one copy into shared memory that completes at once, and no send
-  // waits for its sender to come back into MPI (a rendezvous send does: see
-  // SetSharedMemoryDefaults). The pieces are Isends of ranges of the one
-  // buffer; nothing is copied here.
   void Send(int dest, int tag, Bytes data) override {
     RECSYS_CHECK(data.size() < static_cast<std::size_t>(INT_MAX), "message of ", data.size(), " bytes");
-    pending_.push_back(Pending{std::move(data), {}});
+    pending_.push_back(Pending{std::move(data), MPI_REQUEST_NULL});
     Pending& p = pending_.back();
-    const std::size_t size = p.data.size();
-    p.requests.resize(size / kPieceBytes + 1, MPI_REQUEST_NULL);
-    for (std::size_t i = 0, at = 0; i < p.requests.size(); ++i, at += kPieceBytes) {
-      const std::size_t len = std::min(kPieceBytes, size - at);
-      RECSYS_MPI_CALL(MPI_Isend(p.data.data() + at, static_cast<int>(len), MPI_BYTE, dest, tag, MPI_COMM_WORLD,
-                                &p.requests[i]));
-    }
+    RECSYS_MPI_CALL(MPI_Isend(p.data.data(), static_cast<int>(p.data.size()), MPI_BYTE, dest, tag, MPI_COMM_WORLD,
+                              &p.request));
     ReapSends();
   }
 
-  // A piece of exactly kPieceBytes starts or continues the message of its
-  // (source, tag); any other size ends it, or is a whole message when none
-  // is being put together. MPI delivers the messages of one (source, tag) in
-  // the order they were sent, and a receive for any tag sees one source's
-  // messages in that order too, so a message's pieces arrive together and
-  // in order, ahead of whatever that source sent next.
   bool TryRecv(int source, int tag, Message* out) override {
     ReapSends();
-    for (;;) {
-      int flag = 0;
-      MPI_Message handle;
-      MPI_Status status;
-      RECSYS_MPI_CALL(MPI_Improbe(source == kAnySource ? MPI_ANY_SOURCE : source,
-                                  tag == kAnyTag ? MPI_ANY_TAG : tag, MPI_COMM_WORLD, &flag, &handle, &status));
-      if (!flag) return false;
-      int count = 0;
-      RECSYS_MPI_CALL(MPI_Get_count(&status, MPI_BYTE, &count));
-      const std::size_t n = static_cast<std::size_t>(count);
-      Partial* partial = FindPartial(status.MPI_SOURCE, status.MPI_TAG);
-      if (partial == nullptr && n < kPieceBytes) {
-        out->source = status.MPI_SOURCE;
-        out->tag = status.MPI_TAG;
-        out->data.resize(n);
-        RECSYS_MPI_CALL(MPI_Mrecv(out->data.data(), count, MPI_BYTE, &handle, MPI_STATUS_IGNORE));
-        return true;
-      }
-      if (partial == nullptr) partial = StartPartial(status.MPI_SOURCE, status.MPI_TAG);
-      const std::size_t at = partial->data.size();
-      partial->data.resize(at + n);
-      RECSYS_MPI_CALL(MPI_Mrecv(partial->data.data() + at, count, MPI_BYTE, &handle, MPI_STATUS_IGNORE));
-      if (n == kPieceBytes) continue;  // more to come, perhaps already here
-      out->source = partial->source;
-      out->tag = partial->tag;
-      std::swap(out->data, partial->data);  // the caller's old buffer serves the next message
-      partial->data.clear();
-      partial->active = false;
-      return true;
-    }
+    int flag = 0;
+    MPI_Message handle;
+    MPI_Status status;
+    RECSYS_MPI_CALL(MPI_Improbe(source == kAnySource ? MPI_ANY_SOURCE : source, tag == kAnyTag ? MPI_ANY_TAG : tag,
+                                MPI_COMM_WORLD, &flag, &handle, &status));
+    if (!flag) return false;
+    int count = 0;
+    RECSYS_MPI_CALL(MPI_Get_count(&status, MPI_BYTE, &count));
+    out->source = status.MPI_SOURCE;
+    out->tag = status.MPI_TAG;
+    out->data.resize(static_cast<std::size_t>(count));
+    RECSYS_MPI_CALL(MPI_Mrecv(out->data.data(), count, MPI_BYTE, &handle, MPI_STATUS_IGNORE));
+    return true;
   }
 
   [[noreturn]] void Abort(int code) override {
@@ -134,43 +99,10 @@ class MpiTransport final : public Transport {
   }
 
  private:
-  // Pieces of at most this many bytes (Send): the default eager limit, 256
-  // KiB including Open MPI's own header, less a margin for that header. A
-  // smaller limit set by the user makes the pieces rendezvous sends again,
-  // which is still correct.
-  static constexpr std::size_t kPieceBytes = kMpiPieceBytes;
-  static_assert(kPieceBytes < 262144, "pieces must fit the eager limit set in SetSharedMemoryDefaults");
-
   struct Pending {
     Bytes data;
-    std::vector<MPI_Request> requests;  // one per piece
+    MPI_Request request;
   };
-  // A message whose first pieces have arrived (TryRecv). Kept for reuse.
-  struct Partial {
-    int source = -1;
-    int tag = -1;
-    bool active = false;
-    Bytes data;
-  };
-
-  Partial* FindPartial(int source, int tag) {
-    for (Partial& p : partials_) {
-      if (p.active && p.source == source && p.tag == tag) return &p;
-    }
-    return nullptr;
-  }
-  Partial* StartPartial(int source, int tag) {
-    Partial* free = nullptr;
-    for (Partial& p : partials_) {
-      if (!p.active) free = &p;
-    }
-    if (free == nullptr) free = &partials_.emplace_back();
-    free->source = source;
-    free->tag = tag;
-    free->active = true;
-    free->data.clear();
-    return free;
-  }
 
   // Completes finished sends, oldest first; returns how many are left.
   std::size_t ReapSends() {
@@ -178,8 +110,7 @@ class MpiTransport final : public Transport {
     // first one still in flight, so this stays O(1) per call when idle.
     while (!pending_.empty()) {
       int done = 0;
-      auto& requests = pending_.front().requests;
-      RECSYS_MPI_CALL(MPI_Testall(static_cast<int>(requests.size()), requests.data(), &done, MPI_STATUSES_IGNORE));
+      RECSYS_MPI_CALL(MPI_Test(&pending_.front().request, &done, MPI_STATUS_IGNORE));
       if (!done) break;
       if (spare_.size() < kMaxSpare && pending_.front().data.capacity() >= kMinSpareBytes) {
         spare_.push_back(std::move(pending_.front().data));
@@ -201,8 +132,6 @@ class MpiTransport final : public Transport {
   // std::deque keeps element addresses stable as we push to the back, so the
   // buffers MPI is reading from never move.
   std::deque<Pending> pending_;
-  // std::deque: pointers to a Partial stay valid while others are added.
-  std::deque<Partial> partials_;
 };
 
 // Open MPI's shared-memory transport (vader) sends messages above its 4 KiB

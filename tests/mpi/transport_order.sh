@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# The MPI transport's pieces (common/transport_mpi.cc): messages around and
-# far above the piece size arrive whole and in order (transport_check.cc),
-# from 3 senders at once.
+# The MPI transport (common/transport_mpi.cc): messages around and far above
+# the shared-memory eager limit arrive whole and in order
+# (transport_check.cc), from 3 senders at once.
 source "$(dirname "$0")/lib.sh"
 : "${RECSYS_TRANSPORT_CHECK_BIN:?RECSYS_TRANSPORT_CHECK_BIN must point at recsys_transport_check}"
 RECSYS_BIN="$RECSYS_TRANSPORT_CHECK_BIN" run_job 4 || { cat "$work/out.txt" >&2; fail "transport_check failed"; }
