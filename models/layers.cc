@@ -162,11 +162,12 @@ void Tower::Backward(const RowMatrix& input, RowMatrix* d_output, const ParamVie
     RowMatrixMap gw(grads[layer.weight].data, layer.in, layer.out);
     RowVectorMap gb(grads[layer.bias].data, layer.out);
     gw.noalias() += a_prev.transpose() * *d_a;
-    // The bias gradient, dZ's column sums, is added row by row: each column
-    // is then summed in one order wherever gb starts. (colwise().sum() into
-    // a Map sums the columns before gb's first SIMD-aligned float in another
-    // order than the rest, so results depended on where malloc put gb.)
-    for (Eigen::Index r = 0; r < d_a->rows(); ++r) gb.noalias() += d_a->row(r);
+    // The bias gradient, dZ's column sums, is summed into a vector of our
+    // own (SIMD-aligned) and then added to gb. Summed straight into gb, a
+    // Map, Eigen sums the columns before gb's first aligned float in another
+    // order than the rest, so results depended on where malloc put gb.
+    const Eigen::Matrix<Real, 1, Eigen::Dynamic> column_sums = d_a->colwise().sum();
+    gb.noalias() += column_sums;
     if (l == 0 && d_input == nullptr) break;
     RowMatrix* d_prev = l == 0 ? d_input : &state->cache[static_cast<size_t>(base + 1 + count + l - 1)];
     const ConstRowMatrixMap w(params[layer.weight].data, layer.in, layer.out);
