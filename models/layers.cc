@@ -166,6 +166,8 @@ void Tower::Backward(const RowMatrix& input, RowMatrix* d_output, const ParamVie
     // own (SIMD-aligned) and then added to gb. Summed straight into gb, a
     // Map, Eigen sums the columns before gb's first aligned float in another
     // order than the rest, so results depended on where malloc put gb.
+    // The same holds for a reduction read straight from caller memory
+    // (.sum() of a Map): reduce owned matrices, as the models do.
     const Eigen::Matrix<Real, 1, Eigen::Dynamic> column_sums = d_a->colwise().sum();
     gb.noalias() += column_sums;
     if (l == 0 && d_input == nullptr) break;

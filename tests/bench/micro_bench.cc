@@ -236,6 +236,37 @@ void BM_RowGather(benchmark::State& state) {
 }
 BENCHMARK(BM_RowGather)->Args({2626, 33})->Args({1 << 20, 16})->Args({1 << 20, 33})->Args({1 << 20, 64});
 
+// Args: table rows, row width, row stride (floats from one row's start to
+// the next). The server's slab keeps each row's optimizer state right after
+// its weights, so a pull gathers `width` floats out of every `stride`
+// (Adam: 33 of 100); stride == width is the same rows stored alone.
+void BM_RowGatherStrided(benchmark::State& state) {
+  const std::int64_t rows = state.range(0);
+  const std::size_t width = static_cast<std::size_t>(state.range(1));
+  const std::size_t stride = static_cast<std::size_t>(state.range(2));
+  std::vector<Real> table(static_cast<std::size_t>(rows) * stride, 1.0f);
+  std::vector<Real> out(10000 * width);
+  std::vector<std::vector<std::int32_t>> sets;
+  for (int s = 0; s < 16; ++s) sets.push_back(RandomRows(10000, rows, static_cast<std::uint64_t>(s)));
+  int s = 0;
+  for (auto _ : state) {
+    const auto& idx = sets[static_cast<std::size_t>(s)];
+    for (std::size_t i = 0; i < idx.size(); ++i) {
+      std::memcpy(out.data() + i * width, table.data() + static_cast<std::size_t>(idx[i]) * stride,
+                  sizeof(Real) * width);
+    }
+    benchmark::DoNotOptimize(out.data());
+    s = (s + 1) & 15;
+  }
+  state.SetItemsProcessed(state.iterations() * 10000);
+}
+BENCHMARK(BM_RowGatherStrided)
+    ->ArgNames({"rows", "width", "stride"})
+    ->Args({12000, 33, 33})
+    ->Args({12000, 33, 100})
+    ->Args({1 << 20, 33, 33})
+    ->Args({1 << 20, 33, 100});
+
 // Scatter-add of 512 rows of gradients into random rows.
 void BM_RowScatterAdd(benchmark::State& state) {
   const std::int64_t rows = state.range(0);

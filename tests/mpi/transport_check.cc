@@ -5,12 +5,16 @@
 // byte for byte, and in each sender's order, whether rank 0 receives for any
 // source and tag, for one tag at a time or for one source at a time. Exits
 // non-zero naming the first message that does not.
+#include <algorithm>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <exception>
 #include <string>
 #include <vector>
 
+#include "common/hash.h"
 #include "common/transport.h"
 
 namespace recsys {
@@ -25,13 +29,16 @@ std::vector<std::size_t> Sizes() {
   return {0, 1, 8, 1000, p - 1, p, p + 1, 2 * p - 1, 2 * p, 2 * p + 5, 3 * p + 7, 1280024, 8, p, 0, 5 * p + 3};
 }
 
-// Message `seq` of `sender` in `round`: its bytes are a pattern of all
-// three, so bytes out of place or from another message show.
+// Message `seq` of `sender` in `round`: every 8 bytes are a hash of all
+// three and of their offset, so bytes out of place, repeated or from another
+// message show.
 Bytes Pattern(int sender, int round, std::size_t seq, std::size_t size) {
   Bytes b(size);
-  const std::uint64_t seed = static_cast<std::uint64_t>(sender) * 1000003u + static_cast<std::uint64_t>(round) * 7919u +
-                             seq * 131u;
-  for (std::size_t i = 0; i < size; ++i) b[i] = static_cast<char>((seed + i * 2654435761u) >> 7);
+  const std::uint64_t seed = HashCombine(HashCombine(static_cast<std::uint64_t>(sender), static_cast<std::uint64_t>(round)), seq);
+  for (std::size_t i = 0; i < size; i += 8) {
+    const std::uint64_t word = Mix64(seed ^ (i / 8));
+    std::memcpy(b.data() + i, &word, std::min<std::size_t>(8, size - i));
+  }
   return b;
 }
 
@@ -45,6 +52,7 @@ int TagOf(std::size_t seq) { return seq % 3 == 1 ? kTagB : kTagA; }
 
 void Check(const Message& m, int round, std::size_t seq) {
   const std::vector<std::size_t> sizes = Sizes();
+  if (seq >= sizes.size()) Fail("round " + std::to_string(round) + ": an extra message from rank " + std::to_string(m.source));
   const Bytes want = Pattern(m.source, round, seq, sizes[seq]);
   if (m.tag != TagOf(seq)) Fail("round " + std::to_string(round) + ": message " + std::to_string(seq) + " from rank " +
                                 std::to_string(m.source) + " has tag " + std::to_string(m.tag));
@@ -55,10 +63,22 @@ void Check(const Message& m, int round, std::size_t seq) {
   }
 }
 
+// A message that does not come within a minute is lost: fail instead of
+// waiting for ctest's timeout.
+Message RecvOrFail(Transport& t, int source, int tag) {
+  Message m;
+  if (!t.RecvWhile(source, tag, &m, 60.0)) {
+    Fail("rank " + std::to_string(t.rank()) + " waited 60 s for a message (source " + std::to_string(source) +
+         ", tag " + std::to_string(tag) + ")");
+  }
+  return m;
+}
+
 int Main(int argc, char** argv) {
   auto transport = MakeMpiTransport(&argc, &argv);
   Transport& t = *transport;
   const int senders = t.size() - 1;
+  if (senders < 2) Fail("needs at least 3 ranks (2 senders)");
   const std::size_t count = Sizes().size();
   // Round 0: rank 0 receives for any source and any tag. Round 1: all of
   // tag B first, then tag A, each for any source. Round 2: one sender at a
@@ -67,7 +87,7 @@ int Main(int argc, char** argv) {
     if (t.rank() != 0) {
       for (std::size_t seq = 0; seq < count; ++seq) t.Send(0, TagOf(seq), Pattern(t.rank(), round, seq, Sizes()[seq]));
       t.FlushSends();
-      t.Recv(0, kTagDone);  // the next round starts when rank 0 has all of this one
+      RecvOrFail(t, 0, kTagDone);  // the next round starts when rank 0 has all of this one
       continue;
     }
     std::vector<std::size_t> next_a(static_cast<std::size_t>(senders) + 1, 0), next_b(next_a);
@@ -84,7 +104,7 @@ int Main(int argc, char** argv) {
     std::vector<std::size_t> any_next(static_cast<std::size_t>(senders) + 1, 0);
     if (round == 0) {
       while (received < count * static_cast<std::size_t>(senders)) {
-        const Message m = t.Recv(Transport::kAnySource, Transport::kAnyTag);
+        const Message m = RecvOrFail(t, Transport::kAnySource, Transport::kAnyTag);
         // For any tag, a sender's messages come in exactly their send order.
         std::size_t& seq = any_next[static_cast<std::size_t>(m.source)];
         Check(m, round, seq++);
@@ -94,16 +114,26 @@ int Main(int argc, char** argv) {
       for (int tag : {kTagB, kTagA}) {
         std::size_t of_tag = 0;
         for (std::size_t seq = 0; seq < count; ++seq) of_tag += TagOf(seq) == tag ? 1 : 0;
-        for (std::size_t i = 0; i < of_tag * static_cast<std::size_t>(senders); ++i) expect(t.Recv(Transport::kAnySource, tag));
+        for (std::size_t i = 0; i < of_tag * static_cast<std::size_t>(senders); ++i) expect(RecvOrFail(t, Transport::kAnySource, tag));
       }
     } else {
       for (int s = senders; s >= 1; --s) {
-        for (std::size_t seq = 0; seq < count; ++seq) Check(t.Recv(s, Transport::kAnyTag), round, seq);
+        for (std::size_t seq = 0; seq < count; ++seq) Check(RecvOrFail(t, s, Transport::kAnyTag), round, seq);
       }
     }
     for (int s = 1; s <= senders; ++s) t.Send(s, kTagDone, Bytes());
   }
   t.FlushSends();
+  // No test message may be left: every sender had sent its last round
+  // before rank 0 released it. (Barrier messages may be, so only the test's
+  // tags are checked.)
+  Message extra;
+  for (int tag : {kTagA, kTagB}) {
+    if (t.rank() == 0 && t.TryRecv(Transport::kAnySource, tag, &extra)) {
+      Fail("an extra message of " + std::to_string(extra.data.size()) + " bytes from rank " +
+           std::to_string(extra.source));
+    }
+  }
   if (t.rank() == 0) std::printf("transport_check: ok (%d senders, %zu messages each, 3 rounds)\n", senders, count);
   t.Barrier();
   FinalizeMpi();
