@@ -5,9 +5,10 @@
 // gradient for it arrives. Adam's bias correction counts the job's global
 // step, which each push carries (numbered as if the workers took turns,
 // worker/worker_loop.cc GlobalStep), as TensorFlow's LazyAdam and PyTorch's
-// SparseAdam count the optimizer's steps, not the row's own updates. So a row's trajectory depends only on its own gradients
-// and the steps they were pushed at, never on which other rows share its
-// server: a run's result does not depend on the number of servers.
+// SparseAdam count the optimizer's steps, not the row's own updates. So a
+// row's trajectory depends only on its own gradients and the steps they were
+// pushed at, never on which other rows share its server: a run's result
+// does not depend on the number of servers.
 #ifndef RECSYS_PS_OPTIMIZER_H_
 #define RECSYS_PS_OPTIMIZER_H_
 

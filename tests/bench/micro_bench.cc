@@ -213,52 +213,44 @@ std::vector<std::int32_t> RandomRows(int n, std::int64_t rows, std::uint64_t see
   return idx;
 }
 
-// Args: table rows, row width. Gathers 512 random rows into a contiguous block.
-void BM_RowGather(benchmark::State& state) {
-  const std::int64_t rows = state.range(0);
-  const int width = static_cast<int>(state.range(1));
-  std::vector<Real> table(static_cast<std::size_t>(rows) * width, 1.0f);
-  std::vector<Real> out(512 * static_cast<std::size_t>(width));
+// Gathers `per_set` random rows of `width` floats, `stride` floats apart in
+// a table of `rows` rows, into a contiguous block; cycles through `sets`
+// sets of rows.
+void RunRowGather(benchmark::State& state, std::int64_t rows, std::size_t width, std::size_t stride, int per_set,
+                  int sets_count) {
+  std::vector<Real> table(static_cast<std::size_t>(rows) * stride, 1.0f);
+  std::vector<Real> out(static_cast<std::size_t>(per_set) * width);
   std::vector<std::vector<std::int32_t>> sets;
-  for (int s = 0; s < 64; ++s) sets.push_back(RandomRows(512, rows, static_cast<std::uint64_t>(s)));
-  int s = 0;
+  for (int s = 0; s < sets_count; ++s) sets.push_back(RandomRows(per_set, rows, static_cast<std::uint64_t>(s)));
+  std::size_t s = 0;
   for (auto _ : state) {
-    const auto& idx = sets[static_cast<std::size_t>(s)];
+    const auto& idx = sets[s];
     for (std::size_t i = 0; i < idx.size(); ++i) {
-      std::memcpy(out.data() + i * width, table.data() + static_cast<std::size_t>(idx[i]) * width,
-                  sizeof(Real) * static_cast<std::size_t>(width));
+      std::memcpy(out.data() + i * width, table.data() + static_cast<std::size_t>(idx[i]) * stride,
+                  sizeof(Real) * width);
     }
     benchmark::DoNotOptimize(out.data());
-    s = (s + 1) & 63;
+    if (++s == sets.size()) s = 0;
   }
-  state.SetItemsProcessed(state.iterations() * 512);
-  state.SetBytesProcessed(state.iterations() * 512 * width * static_cast<std::int64_t>(sizeof(Real)));
+  state.SetItemsProcessed(state.iterations() * per_set);
+  state.SetBytesProcessed(state.iterations() * per_set * static_cast<std::int64_t>(width * sizeof(Real)));
+}
+
+// Args: table rows, row width. Gathers 512 random rows into a contiguous block.
+void BM_RowGather(benchmark::State& state) {
+  const auto width = static_cast<std::size_t>(state.range(1));
+  RunRowGather(state, state.range(0), width, width, 512, 64);
 }
 BENCHMARK(BM_RowGather)->Args({2626, 33})->Args({1 << 20, 16})->Args({1 << 20, 33})->Args({1 << 20, 64});
 
 // Args: table rows, row width, row stride (floats from one row's start to
 // the next). The server's slab keeps each row's optimizer state right after
 // its weights, so a pull gathers `width` floats out of every `stride`
-// (Adam: 33 of 100); stride == width is the same rows stored alone.
+// (Adam: 33 of 100); stride == width is the same rows stored alone. 10,000
+// rows a request, as bench_ps's largest.
 void BM_RowGatherStrided(benchmark::State& state) {
-  const std::int64_t rows = state.range(0);
-  const std::size_t width = static_cast<std::size_t>(state.range(1));
-  const std::size_t stride = static_cast<std::size_t>(state.range(2));
-  std::vector<Real> table(static_cast<std::size_t>(rows) * stride, 1.0f);
-  std::vector<Real> out(10000 * width);
-  std::vector<std::vector<std::int32_t>> sets;
-  for (int s = 0; s < 16; ++s) sets.push_back(RandomRows(10000, rows, static_cast<std::uint64_t>(s)));
-  int s = 0;
-  for (auto _ : state) {
-    const auto& idx = sets[static_cast<std::size_t>(s)];
-    for (std::size_t i = 0; i < idx.size(); ++i) {
-      std::memcpy(out.data() + i * width, table.data() + static_cast<std::size_t>(idx[i]) * stride,
-                  sizeof(Real) * width);
-    }
-    benchmark::DoNotOptimize(out.data());
-    s = (s + 1) & 15;
-  }
-  state.SetItemsProcessed(state.iterations() * 10000);
+  RunRowGather(state, state.range(0), static_cast<std::size_t>(state.range(1)), static_cast<std::size_t>(state.range(2)),
+               10000, 16);
 }
 BENCHMARK(BM_RowGatherStrided)
     ->ArgNames({"rows", "width", "stride"})

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Runs of one seed repeat exactly, for every model: two --sync runs (5
-# ranks: 1 server, 3 workers) give identical metrics, and so do two runs with one
-# asynchronous worker (a server answers its messages in the order they were
-# sent, so every pull sees the same pushes). The towers' bias gradients once
+# ranks: 1 server, 3 workers) give identical metrics, and so do two runs
+# with one asynchronous worker (a server answers its messages in the order
+# they were sent, so every pull sees the same pushes). The towers' bias gradients once
 # depended on where malloc put the gradient buffer, so MLP, NeuMF, NFM,
 # DeepFM and Wide&Deep runs could differ.
 source "$(dirname "$0")/lib.sh"
