@@ -18,11 +18,15 @@ constexpr std::size_t kMinIndex = 32;
 // linear probing needs ~2.2 probes for a hit and ~6 for a miss on average.
 constexpr std::size_t kLoadNum = 7;
 constexpr std::size_t kLoadDen = 10;
+// Bytes of the index per slot: the slab index and the tag.
+constexpr std::size_t kSlotBytes = sizeof(std::uint32_t) + sizeof(std::uint8_t);
 
-// Where `key` starts probing. Mix64 is a full-avalanche bijection, so keys
-// that differ only in their high bits (field ids, multiples of 2^32) still
-// spread over the low bits that pick the slot.
-inline std::size_t HomeSlot(Key key, std::size_t mask) { return static_cast<std::size_t>(Mix64(key)) & mask; }
+// A key's hash picks its home slot (the low bits) and its tag (the top 7
+// bits, with the high bit set so that no tag is 0, an empty slot). Mix64 is
+// a full-avalanche bijection, so keys that differ only in their high bits
+// (field ids, multiples of 2^32) still spread over both.
+inline std::size_t HomeSlot(std::uint64_t hash, std::size_t mask) { return static_cast<std::size_t>(hash) & mask; }
+inline std::uint8_t TagOf(std::uint64_t hash) { return static_cast<std::uint8_t>(0x80 | (hash >> 57)); }
 
 // Reallocates v to exactly `capacity` elements (keeping its contents):
 // reserve() may round up and never shrinks.
@@ -86,7 +90,7 @@ bool EmbeddingTable::PushIfPresent(Key key, const Real* grad) { return UpdateAt(
 
 std::size_t EmbeddingTable::Locate(Key key) const {
   if (index_.empty()) return kNone;
-  const std::uint32_t entry = index_[Probe(key)];
+  const std::uint32_t entry = index_[Probe(key, Mix64(key))];
   return entry == 0 ? kNone : entry - 1;
 }
 
@@ -96,19 +100,26 @@ void EmbeddingTable::LocateMany(const Key* keys, std::size_t n, std::size_t* out
     std::fill(out, out + n, kNone);
     return;
   }
-  // Stage 1 (key i + 2d): hash, prefetch the home slot of the index.
-  // Stage 2 (key i + d): read the home slot (now cached) and prefetch the
-  //   key and the row it points to (the right ones unless the probe goes on).
+  // Stage 1 (key i + 2d): hash, prefetch the home slot's tag and entry.
+  // Stage 2 (key i + d): find the first slot from home whose tag matches
+  //   (tags now cached) and prefetch the key and the row it points to (the
+  //   right ones unless another key in the run shares the tag, 1 in 128).
   // Stage 3 (key i): the probe proper, which then mostly hits the cache.
   constexpr std::size_t kAhead = 8;
-  std::size_t home[2 * kAhead];
+  std::uint64_t hashes[2 * kAhead];
   const auto stage1 = [&](std::size_t j) {
-    const std::size_t slot = HomeSlot(keys[j], index_mask_);
-    home[j % (2 * kAhead)] = slot;
+    const std::uint64_t hash = Mix64(keys[j]);
+    hashes[j % (2 * kAhead)] = hash;
+    const std::size_t slot = HomeSlot(hash, index_mask_);
+    __builtin_prefetch(&tags_[slot]);
     __builtin_prefetch(&index_[slot]);
   };
   const auto stage2 = [&](std::size_t j) {
-    const std::uint32_t entry = index_[home[j % (2 * kAhead)]];
+    const std::uint64_t hash = hashes[j % (2 * kAhead)];
+    const std::uint8_t tag = TagOf(hash);
+    std::size_t slot = HomeSlot(hash, index_mask_);
+    while (tags_[slot] != tag && tags_[slot] != 0) slot = (slot + 1) & index_mask_;
+    const std::uint32_t entry = index_[slot];
     if (entry != 0) {
       __builtin_prefetch(&chunks_[(entry - 1) >> chunk_shift_].keys[(entry - 1) & chunk_mask_]);
       const char* row = reinterpret_cast<const char*>(RowAt(entry - 1));
@@ -118,10 +129,10 @@ void EmbeddingTable::LocateMany(const Key* keys, std::size_t n, std::size_t* out
   for (std::size_t j = 0; j < std::min(n, 2 * kAhead); ++j) stage1(j);
   for (std::size_t j = 0; j < std::min(n, kAhead); ++j) stage2(j);
   for (std::size_t i = 0; i < n; ++i) {
-    const std::size_t slot = home[i % (2 * kAhead)];
+    const std::uint64_t hash = hashes[i % (2 * kAhead)];
     if (i + 2 * kAhead < n) stage1(i + 2 * kAhead);
     if (i + kAhead < n) stage2(i + kAhead);
-    const std::uint32_t entry = index_[ProbeFrom(slot, keys[i])];
+    const std::uint32_t entry = index_[Probe(keys[i], hash)];
     out[i] = entry == 0 ? kNone : entry - 1;
   }
 }
@@ -182,7 +193,8 @@ void EmbeddingTable::Insert(Key key, const Real* values, std::size_t n, std::uin
 }
 
 std::size_t EmbeddingTable::bytes() const {
-  std::size_t bytes = index_.capacity() * sizeof(std::uint32_t) + chunks_.capacity() * sizeof(Chunk);
+  std::size_t bytes = index_.capacity() * sizeof(std::uint32_t) + tags_.capacity() * sizeof(std::uint8_t) +
+                      chunks_.capacity() * sizeof(Chunk);
   for (const Chunk& c : chunks_) {
     bytes += c.keys.capacity() * sizeof(Key) + c.rows.capacity() * sizeof(Real) +
              (c.epochs.capacity() + c.ticks.capacity()) * sizeof(std::uint32_t);
@@ -212,9 +224,9 @@ std::size_t EmbeddingTable::GrowthBytes() const {
     }
   }
   if (index_.empty()) {
-    bytes += kMinIndex * sizeof(std::uint32_t);
+    bytes += kMinIndex * kSlotBytes;
   } else if ((num_rows_ + 1) * kLoadDen > index_.size() * kLoadNum) {
-    bytes += index_.size() * sizeof(std::uint32_t);  // doubles
+    bytes += index_.size() * kSlotBytes;  // doubles
   }
   return bytes;
 }
@@ -234,28 +246,29 @@ void EmbeddingTable::GrowSlab() {
   capacity_rows_ += cap - old;
 }
 
-std::size_t EmbeddingTable::Probe(Key key) const { return ProbeFrom(HomeSlot(key, index_mask_), key); }
-
-std::size_t EmbeddingTable::ProbeFrom(std::size_t slot, Key key) const {
-  // Terminates: the load factor keeps at least 30% of the slots empty.
-  for (;;) {
-    const std::uint32_t entry = index_[slot];
-    if (entry == 0 || KeyAt(entry - 1) == key) return slot;
-    slot = (slot + 1) & index_mask_;
+std::size_t EmbeddingTable::Probe(Key key, std::uint64_t hash) const {
+  const std::uint8_t tag = TagOf(hash);
+  // Terminates: the load factor keeps at least 30% of the slots empty. A
+  // slot whose tag differs holds another key: skipped without reading it.
+  for (std::size_t slot = HomeSlot(hash, index_mask_);; slot = (slot + 1) & index_mask_) {
+    const std::uint8_t t = tags_[slot];
+    if (t == 0 || (t == tag && KeyAt(index_[slot] - 1) == key)) return slot;
   }
 }
 
 std::size_t EmbeddingTable::FindOrCreate(Key key) {
   if (index_.empty()) Rehash(kMinIndex);
-  std::size_t slot = Probe(key);
+  const std::uint64_t hash = Mix64(key);
+  std::size_t slot = Probe(key, hash);
   if (index_[slot] != 0) return index_[slot] - 1;
 
   if ((num_rows_ + 1) * kLoadDen > index_.size() * kLoadNum) {
     Rehash(index_.size() * 2);
-    slot = Probe(key);  // the empty slot moved with the new capacity
+    slot = Probe(key, hash);  // the empty slot moved with the new capacity
   }
   const std::size_t i = AppendRow(key);
   index_[slot] = static_cast<std::uint32_t>(i + 1);
+  tags_[slot] = TagOf(hash);
   return i;
 }
 
@@ -282,13 +295,16 @@ void EmbeddingTable::Rehash(std::size_t capacity) {
   // A fresh vector rather than assign(): it frees the old index now and is
   // allocated at exactly `capacity`.
   std::vector<std::uint32_t>(capacity, 0).swap(index_);
+  std::vector<std::uint8_t>(capacity, 0).swap(tags_);
   index_mask_ = capacity - 1;
   // Rebuild from the keys, in slab order: a sequential read, and no key
   // comparisons, since keys are unique.
   for (std::size_t i = 0; i < num_rows_; ++i) {
-    std::size_t slot = HomeSlot(KeyAt(i), index_mask_);
-    while (index_[slot] != 0) slot = (slot + 1) & index_mask_;
+    const std::uint64_t hash = Mix64(KeyAt(i));
+    std::size_t slot = HomeSlot(hash, index_mask_);
+    while (tags_[slot] != 0) slot = (slot + 1) & index_mask_;
     index_[slot] = static_cast<std::uint32_t>(i + 1);
+    tags_[slot] = TagOf(hash);
   }
 }
 
@@ -414,6 +430,7 @@ void EmbeddingTable::Shrink() {
   if (num_rows_ == 0) {
     std::vector<Chunk>().swap(chunks_);
     std::vector<std::uint32_t>().swap(index_);
+    std::vector<std::uint8_t>().swap(tags_);
     index_mask_ = 0;
     capacity_rows_ = 0;
     return;

@@ -1,9 +1,10 @@
 // One shard of one table on a server: rows and their optimizer state stored
 // contiguously in slabs, behind an open-addressing hash index from key to
-// slab position (no node-per-row containers). Rows are created on first
-// touch with InitRow's deterministic values, so a row's value depends only
-// on (seed, table, key) and the gradients pushed to it, never on the server
-// holding it.
+// slab position (no node-per-row containers; a 7-bit tag per index slot lets
+// a probe skip the other keys in its run without reading them). Rows are
+// created on first touch with InitRow's deterministic values, so a row's
+// value depends only on (seed, table, key) and the gradients pushed to it,
+// never on the server holding it.
 //
 // Layout. Rows live in chunks of kChunkBytes at most (a power of two of
 // rows); chunk c holds rows [c * chunk_rows, (c + 1) * chunk_rows) as
@@ -14,12 +15,12 @@
 //   - the spare slab is at most an eighth of the rows (plus 16 rows), and
 //     growth never copies more than one chunk (no 2x peak while a whole slab
 //     is copied, as a single growing vector would have);
-//   - the index is 4 bytes per slot at load in (0.35, 0.7]: at most 11.5
-//     bytes per row.
-// Per row this is at most 1.125 x (8 + 4 * stride + tracking) + 11.5 bytes
+//   - the index is 5 bytes per slot (a 4-byte slab position and a 1-byte
+//     tag) at load in (0.35, 0.7]: at most 14.3 bytes per row.
+// Per row this is at most 1.125 x (8 + 4 * stride + tracking) + 14.3 bytes
 // (+ 16 rows of slack for tiny tables), i.e. within 1.5x of the raw bytes
 // R = 8 + 4 * stride for R >= 40 without tracking (dim 8 with SGD) and for
-// R >= 56 with both trackings (dim 16 with AdaGrad is R = 136: ~1.2x).
+// R >= 63 with both trackings (dim 16 with AdaGrad is R = 136: ~1.3x).
 // Tests assert it at every size from 1000 rows on.
 //
 // Removing rows (expiry, eviction) compacts the slab in place, keeping the
@@ -200,10 +201,8 @@ class EmbeddingTable {
   // Returns the slab index of `key`, creating the row if needed.
   std::size_t FindOrCreate(Key key);
   // Returns the index_ slot holding `key`, or the empty slot where it would
-  // go. index_ must be non-empty.
-  std::size_t Probe(Key key) const;
-  // Probe, starting at `slot` (the key's home slot, already computed).
-  std::size_t ProbeFrom(std::size_t slot, Key key) const;
+  // go; `hash` is Mix64(key). index_ must be non-empty.
+  std::size_t Probe(Key key, std::uint64_t hash) const;
   // Appends a new row for `key` to the slab and returns its slab index.
   std::size_t AppendRow(Key key);
   // Capacity of the last chunk after its next growth (when the slab is full).
@@ -239,6 +238,10 @@ class EmbeddingTable {
   // Open addressing, linear probing, power-of-two capacity (or empty before
   // the first row), load <= 0.7; entries are slab index + 1 (0 = empty).
   std::vector<std::uint32_t> index_;
+  // Per slot, 7 bits of the key's hash with the top bit set (0: empty): a
+  // probe reads the key of a slot only when the tag matches, so the keys of
+  // other rows in the run (a random access each) are skipped.
+  std::vector<std::uint8_t> tags_;
   std::size_t index_mask_ = 0;  // index_.size() - 1 once non-empty
   // What a touch records (SetClock).
   std::uint32_t epoch_ = 0;

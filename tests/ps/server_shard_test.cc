@@ -87,6 +87,40 @@ TEST(EmbeddingTableTest, FindIsNullForUntouchedKeys) {
   EXPECT_EQ(table.size(), 1u);
 }
 
+// Keys whose hashes share the home slot of a 32-slot index (the low 5 bits)
+// and the 7-bit tag (the top 7 bits) can only be told apart by the keys
+// themselves: every probe must still compare them.
+TEST(EmbeddingTableTest, KeysSharingHomeSlotAndTagStayApart) {
+  std::vector<Key> same;
+  const std::uint64_t want = Mix64(1);
+  for (Key key = 1; same.size() < 4; ++key) {
+    const std::uint64_t h = Mix64(key);
+    if ((h & 31) == (want & 31) && (h >> 57) == (want >> 57)) same.push_back(key);
+  }
+  auto opt = Opt("sgd", 1.0f);
+  EmbeddingTable table(Spec(0, 2), kSeed, opt.get());
+  // The first three get rows, with different gradients; the fourth none.
+  for (std::size_t i = 0; i < 3; ++i) {
+    const std::vector<Real> grad = {static_cast<Real>(i + 1), 0.0f};
+    table.Push(same[i], grad.data());
+  }
+  ASSERT_EQ(table.size(), 3u);
+  EXPECT_EQ(table.Find(same[3]), nullptr);
+  std::vector<Real> batch(8);
+  EXPECT_EQ(table.PeekMany(same.data(), 4, batch.data(), /*touch=*/false), 3u);
+  for (std::size_t i = 0; i < 4; ++i) {
+    std::vector<Real> expected(2);
+    InitRow(Spec(0, 2), kSeed, same[i], expected.data());
+    if (i < 3) expected[0] -= static_cast<Real>(i + 1);
+    ASSERT_NE(table.Find(same[i]) == nullptr, i < 3) << i;
+    if (i < 3) {
+      EXPECT_EQ(table.Find(same[i])[0], expected[0]) << i;
+    }
+    EXPECT_EQ(batch[2 * i], expected[0]) << i;
+    EXPECT_EQ(batch[2 * i + 1], expected[1]) << i;
+  }
+}
+
 TEST(EmbeddingTableTest, PushCreatesTheRowThenUpdatesIt) {
   auto opt = Opt("sgd", 0.5f);
   const TableSpec spec = Spec(1, 3);
