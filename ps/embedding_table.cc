@@ -31,9 +31,9 @@ inline std::uint8_t TagOf(std::uint64_t hash) { return static_cast<std::uint8_t>
 // Reallocates v to exactly `capacity` elements (keeping its contents):
 // reserve() may round up and never shrinks.
 template <typename T>
-void SetCapacity(std::vector<T>* v, std::size_t capacity) {
+void SetCapacity(TableVector<T>* v, std::size_t capacity) {
   if (v->capacity() == capacity) return;
-  std::vector<T> fresh;
+  TableVector<T> fresh;
   fresh.reserve(capacity);
   fresh.assign(v->begin(), v->end());
   v->swap(fresh);
@@ -294,8 +294,8 @@ void EmbeddingTable::Rehash(std::size_t capacity) {
   RECSYS_CHECK(num_rows_ * kLoadDen <= capacity * kLoadNum);
   // A fresh vector rather than assign(): it frees the old index now and is
   // allocated at exactly `capacity`.
-  std::vector<std::uint32_t>(capacity, 0).swap(index_);
-  std::vector<std::uint8_t>(capacity, 0).swap(tags_);
+  TableVector<std::uint32_t>(capacity, 0).swap(index_);
+  TableVector<std::uint8_t>(capacity, 0).swap(tags_);
   index_mask_ = capacity - 1;
   // Rebuild from the keys, in slab order: a sequential read, and no key
   // comparisons, since keys are unique.
@@ -429,8 +429,8 @@ void EmbeddingTable::Shrink() {
   }
   if (num_rows_ == 0) {
     std::vector<Chunk>().swap(chunks_);
-    std::vector<std::uint32_t>().swap(index_);
-    std::vector<std::uint8_t>().swap(tags_);
+    TableVector<std::uint32_t>().swap(index_);
+    TableVector<std::uint8_t>().swap(tags_);
     index_mask_ = 0;
     capacity_rows_ = 0;
     return;

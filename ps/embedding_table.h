@@ -23,6 +23,11 @@
 // R >= 63 with both trackings (dim 16 with AdaGrad is R = 136: ~1.3x).
 // Tests assert it at every size from 1000 rows on.
 //
+// The slab's and the index's arrays come from TableAllocator: from 2 MiB on
+// they sit in transparent huge pages (ps/huge_pages.h), so that random row
+// reads from a large table do not also miss the TLB. A full chunk's arrays
+// take 4 to 8 MiB in all, mostly in whole huge pages.
+//
 // Removing rows (expiry, eviction) compacts the slab in place, keeping the
 // rows' order, and rebuilds the index.
 //
@@ -38,6 +43,7 @@
 
 #include "common/table_spec.h"
 #include "common/types.h"
+#include "ps/huge_pages.h"
 #include "ps/optimizer.h"
 
 namespace recsys {
@@ -52,8 +58,9 @@ class EmbeddingTable {
  public:
   // The most rows a table can hold: the index stores slab index + 1 in 32 bits.
   static constexpr std::size_t kMaxRows = 0xffffffffULL;
-  // Largest chunk of the slab, in bytes (one row at least).
-  static constexpr std::size_t kChunkBytes = std::size_t{1} << 20;
+  // Largest chunk of the slab, in bytes (one row at least): several 2 MiB
+  // huge pages.
+  static constexpr std::size_t kChunkBytes = std::size_t{8} << 20;
 
   // `optimizer` must outlive the table. spec.width must be > 0.
   EmbeddingTable(const TableSpec& spec, std::uint64_t seed, const Optimizer* optimizer,
@@ -166,10 +173,10 @@ class EmbeddingTable {
   // and sizes equal to the rows in use (the tracking vectors stay empty when
   // not tracked).
   struct Chunk {
-    std::vector<Key> keys;
-    std::vector<Real> rows;
-    std::vector<std::uint32_t> epochs;
-    std::vector<std::uint32_t> ticks;
+    TableVector<Key> keys;
+    TableVector<Real> rows;
+    TableVector<std::uint32_t> epochs;
+    TableVector<std::uint32_t> ticks;
   };
 
   Key KeyAt(std::size_t i) const { return chunks_[i >> chunk_shift_].keys[i & chunk_mask_]; }
@@ -237,11 +244,11 @@ class EmbeddingTable {
   std::size_t capacity_rows_ = 0;  // rows the chunks can hold without growing
   // Open addressing, linear probing, power-of-two capacity (or empty before
   // the first row), load <= 0.7; entries are slab index + 1 (0 = empty).
-  std::vector<std::uint32_t> index_;
+  TableVector<std::uint32_t> index_;
   // Per slot, 7 bits of the key's hash with the top bit set (0: empty): a
   // probe reads the key of a slot only when the tag matches, so the keys of
   // other rows in the run (a random access each) are skipped.
-  std::vector<std::uint8_t> tags_;
+  TableVector<std::uint8_t> tags_;
   std::size_t index_mask_ = 0;  // index_.size() - 1 once non-empty
   // What a touch records (SetClock).
   std::uint32_t epoch_ = 0;
