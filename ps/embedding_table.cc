@@ -42,7 +42,7 @@ void SetCapacity(TableVector<T>* v, std::size_t capacity) {
 }  // namespace
 
 EmbeddingTable::EmbeddingTable(const TableSpec& spec, std::uint64_t seed, const Optimizer* optimizer,
-                               RowTracking tracking)
+                               RowTracking tracking, std::size_t chunk_bytes)
     : spec_(spec), seed_(seed), optimizer_(optimizer), tracking_(tracking), stride_(0) {
   RECSYS_CHECK(optimizer_ != nullptr);
   RECSYS_CHECK(spec_.width > 0, "table '", spec_.name, "' has width ", spec_.width);
@@ -51,7 +51,7 @@ EmbeddingTable::EmbeddingTable(const TableSpec& spec, std::uint64_t seed, const 
   stride_ = spec_.width + state;
   const std::size_t row_bytes = RawRowBytes() + (tracking_.epochs ? 4 : 0) + (tracking_.recency ? 4 : 0);
   chunk_shift_ = 0;
-  while ((std::size_t{2} << chunk_shift_) * row_bytes <= kChunkBytes) ++chunk_shift_;
+  while ((std::size_t{2} << chunk_shift_) * row_bytes <= chunk_bytes) ++chunk_shift_;
   chunk_rows_ = std::size_t{1} << chunk_shift_;
   chunk_mask_ = chunk_rows_ - 1;
 }
@@ -294,8 +294,14 @@ void EmbeddingTable::Rehash(std::size_t capacity) {
   RECSYS_CHECK(num_rows_ * kLoadDen <= capacity * kLoadNum);
   // A fresh vector rather than assign(): it frees the old index now and is
   // allocated at exactly `capacity`.
-  TableVector<std::uint32_t>(capacity, 0).swap(index_);
-  TableVector<std::uint8_t>(capacity, 0).swap(tags_);
+  {
+    // Both allocated before either is replaced: a failed allocation leaves
+    // the index as it was. The old arrays are freed at the brace.
+    TableVector<std::uint32_t> index(capacity, 0);
+    TableVector<std::uint8_t> tags(capacity, 0);
+    index.swap(index_);
+    tags.swap(tags_);
+  }
   index_mask_ = capacity - 1;
   // Rebuild from the keys, in slab order: a sequential read, and no key
   // comparisons, since keys are unique.

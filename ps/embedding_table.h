@@ -26,7 +26,9 @@
 // The slab's and the index's arrays come from TableAllocator: from 2 MiB on
 // they sit in transparent huge pages (ps/huge_pages.h), so that random row
 // reads from a large table do not also miss the TLB. A full chunk's arrays
-// take 4 to 8 MiB in all, mostly in whole huge pages.
+// take 4 to 8 MiB in all; its rows (most of it) are in whole huge pages,
+// its keys and tracking (under 2 MiB for rows of 32 bytes and more) are
+// not.
 //
 // Removing rows (expiry, eviction) compacts the slab in place, keeping the
 // rows' order, and rebuilds the index.
@@ -62,9 +64,11 @@ class EmbeddingTable {
   // huge pages.
   static constexpr std::size_t kChunkBytes = std::size_t{8} << 20;
 
-  // `optimizer` must outlive the table. spec.width must be > 0.
+  // `optimizer` must outlive the table. spec.width must be > 0. Chunks hold
+  // at most `chunk_bytes` of rows (tests pass less, to cover several chunks
+  // with few rows).
   EmbeddingTable(const TableSpec& spec, std::uint64_t seed, const Optimizer* optimizer,
-                 RowTracking tracking = RowTracking());
+                 RowTracking tracking = RowTracking(), std::size_t chunk_bytes = kChunkBytes);
   EmbeddingTable(const EmbeddingTable&) = delete;
   EmbeddingTable& operator=(const EmbeddingTable&) = delete;
   EmbeddingTable(EmbeddingTable&&) = default;
@@ -136,7 +140,7 @@ class EmbeddingTable {
 
   // Bytes that inserting one more row would allocate now (slab growth and
   // index growth; 0 if the row fits in what is allocated). The transient
-  // peak while growing adds at most one chunk and the old index.
+  // peak while growing adds at most one chunk, or the old index and tags.
   std::size_t GrowthBytes() const;
 
   std::size_t size() const { return num_rows_; }

@@ -1,17 +1,23 @@
 // Memory for large tables, backed by transparent huge pages where the kernel
-// allows them on request (Linux "madvise" mode, as on this project's
+// grants them on request (Linux's "madvise" mode, as on this project's
 // machines).
 //
 // A table's rows are read at random: from a table larger than the TLB's
 // reach (~8 MiB with 4 KiB pages), nearly every row read also walks the
 // page table. 2 MiB pages cover 512 times more per TLB entry. An allocation
-// of at least kHugePageBytes is aligned to it and advised (MADV_HUGEPAGE)
-// over the 2 MiB blocks it covers whole; smaller ones are ordinary. Resident
-// memory stays within the allocation: a partial block at the end is not
-// advised, so the kernel never maps 2 MiB for a few bytes of it.
+// of at least kHugePageBytes is its own mapping (mmap), aligned to 2 MiB,
+// advised MADV_HUGEPAGE over the whole 2 MiB blocks it covers and unmapped
+// when freed; smaller ones come from operator new. So:
+//   - resident memory stays within the allocation, rounded up to 4 KiB: a
+//     partial block at the end is not advised (and the mapping ends there),
+//     so the kernel never maps 2 MiB for a few bytes of it;
+//   - the advice goes with the mapping, never to other heap memory, and
+//     malloc's own thresholds are not touched.
 //
-// RECSYS_HUGE_PAGES=0 in the environment turns the advice off (for
-// measurements; README "Performance", session 9).
+// RECSYS_HUGE_PAGES=0 in the environment makes every allocation ordinary
+// (no mapping, alignment or advice), for measurements (README
+// "Performance", session 9). It cannot stop a kernel whose huge pages are
+// "always" on.
 #ifndef RECSYS_PS_HUGE_PAGES_H_
 #define RECSYS_PS_HUGE_PAGES_H_
 
@@ -22,7 +28,8 @@ namespace recsys {
 
 constexpr std::size_t kHugePageBytes = std::size_t{2} << 20;
 
-// Whether large allocations are advised (false with RECSYS_HUGE_PAGES=0).
+// Whether large allocations get their own advised mapping (false with
+// RECSYS_HUGE_PAGES=0; read once per process).
 bool TableHugePagesOn();
 
 // Allocates `bytes` (> 0) as described above; throws std::bad_alloc.
@@ -33,15 +40,23 @@ void FreeTableMemory(void* p, std::size_t bytes) noexcept;
 // A std::allocator for the tables' arrays (EmbeddingTable's slab and index).
 template <typename T>
 struct TableAllocator {
+  static_assert(alignof(T) <= __STDCPP_DEFAULT_NEW_ALIGNMENT__, "small allocations use plain operator new");
   using value_type = T;
   TableAllocator() = default;
   template <typename U>
   TableAllocator(const TableAllocator<U>&) noexcept {}  // NOLINT: implicit, as allocators are
   T* allocate(std::size_t n) { return static_cast<T*>(AllocateTableMemory(n * sizeof(T))); }
   void deallocate(T* p, std::size_t n) noexcept { FreeTableMemory(p, n * sizeof(T)); }
-  friend bool operator==(const TableAllocator&, const TableAllocator&) { return true; }
-  friend bool operator!=(const TableAllocator&, const TableAllocator&) { return false; }
 };
+// Stateless: any two compare equal.
+template <typename T, typename U>
+bool operator==(const TableAllocator<T>&, const TableAllocator<U>&) {
+  return true;
+}
+template <typename T, typename U>
+bool operator!=(const TableAllocator<T>&, const TableAllocator<U>&) {
+  return false;
+}
 
 // An array in huge pages once it is large.
 template <typename T>

@@ -46,10 +46,11 @@ void MaybeDebugMute(int rank) {
   for (;;) std::this_thread::sleep_for(std::chrono::seconds(1));
 }
 
-// Keys of a pull served at a time. Between slices the server lets MPI move
-// the replies it has sent: Open MPI moves a large message only while its
-// sender is inside an MPI call, so without this a reply waited until the
-// whole next request had been served (README "Performance", session 9).
+// Keys of a pull served at a time, counted over all the pull's tables.
+// Between slices the server lets MPI move the replies it has sent: Open MPI
+// moves a large message only while its sender is inside an MPI call, so
+// without this a reply waited until the whole next request had been served
+// (README "Performance", session 9).
 constexpr std::size_t kSliceKeys = 2048;
 
 class Server {
@@ -233,13 +234,20 @@ class Server {
     reply.reserve(bytes);
     FrameWriter out(&reply);
     out.Put(header);
+    std::size_t served = 0;  // keys served since MPI last had a turn
     for (const auto& [sec, keys] : sections) {
       out.Put(sec);
       const std::size_t width = static_cast<std::size_t>(shard_.width(sec.table));
       Real* rows = out.Extend<Real>(std::size_t{sec.n} * width);
-      for (std::size_t at = 0; at < sec.n; at += kSliceKeys) {
-        if (at > 0) transport_.SendsInFlight();  // moves earlier replies along
-        shard_.Pull(sec.table, keys + at, std::min<std::size_t>(kSliceKeys, sec.n - at), rows + at * width, touch);
+      for (std::size_t at = 0; at < sec.n;) {
+        if (served == kSliceKeys) {
+          transport_.SendsInFlight();  // moves earlier replies along
+          served = 0;
+        }
+        const std::size_t n = std::min(kSliceKeys - served, sec.n - at);
+        shard_.Pull(sec.table, keys + at, n, rows + at * width, touch);
+        at += n;
+        served += n;
       }
     }
     ++pull_requests_;

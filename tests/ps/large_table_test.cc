@@ -104,22 +104,30 @@ TEST(LargeTableTest, BytesPerRowStaysWithinOneAndAHalfOfRawAtEverySize) {
   }
 }
 
+// Chunks of 64 KiB instead of 8 MiB: the same code paths over many chunks
+// (a new chunk, the chunk list's own growth) with few rows.
+constexpr std::size_t kSmallChunks = std::size_t{64} << 10;
+
 TEST(LargeTableTest, GrowthBytesPredictsEveryAllocation) {
   auto opt = MakeOptimizer(Opt("adagrad"));
-  EmbeddingTable table(Spec(0, 16), kSeed, opt.get(), RowTracking{true, true});
-  std::vector<Real> grad(16, 0.01f);
-  for (std::size_t n = 0; n < 60000; ++n) {
-    const std::size_t before = table.bytes();
-    const std::size_t growth = table.GrowthBytes();
-    table.Push(Mix64(n + 1), grad.data());
-    ASSERT_EQ(table.bytes(), before + growth) << "row " << n;
+  for (std::size_t chunk_bytes : {EmbeddingTable::kChunkBytes, kSmallChunks}) {
+    EmbeddingTable table(Spec(0, 16), kSeed, opt.get(), RowTracking{true, true}, chunk_bytes);
+    std::vector<Real> grad(16, 0.01f);
+    for (std::size_t n = 0; n < 60000; ++n) {
+      const std::size_t before = table.bytes();
+      const std::size_t growth = table.GrowthBytes();
+      table.Push(Mix64(n + 1), grad.data());
+      ASSERT_EQ(table.bytes(), before + growth) << "row " << n << ", chunks of " << chunk_bytes << " bytes";
+    }
   }
 }
 
 TEST(LargeTableTest, CompactionKeepsRowsAndShrinks) {
   auto opt = MakeOptimizer(Opt("sgd"));
-  // 72 raw bytes + 8 of tracking: within the documented bound.
-  EmbeddingTable table(Spec(0, 16), kSeed, opt.get(), RowTracking{true, true});
+  // 72 raw bytes + 8 of tracking: within the documented bound. In chunks of
+  // 512 rows, so that compaction moves rows across chunks and Shrink frees
+  // whole ones.
+  EmbeddingTable table(Spec(0, 16), kSeed, opt.get(), RowTracking{true, true}, kSmallChunks);
   std::vector<Real> grad(16, 0.5f);
   for (std::uint32_t e = 1; e <= 4; ++e) {
     table.SetClock(e, e);

@@ -87,15 +87,16 @@ TEST(EmbeddingTableTest, FindIsNullForUntouchedKeys) {
   EXPECT_EQ(table.size(), 1u);
 }
 
-// Keys whose hashes share the home slot of a 32-slot index (the low 5 bits)
-// and the 7-bit tag (the top 7 bits) can only be told apart by the keys
-// themselves: every probe must still compare them.
+// Keys whose hashes share the home slot (the low bits; here the low 12, so
+// for any index of up to 4096 slots, as this table's of 3 rows is) and the
+// 7-bit tag (the top 7 bits) can only be told apart by the keys themselves:
+// every probe must still compare them.
 TEST(EmbeddingTableTest, KeysSharingHomeSlotAndTagStayApart) {
   std::vector<Key> same;
   const std::uint64_t want = Mix64(1);
   for (Key key = 1; same.size() < 4; ++key) {
     const std::uint64_t h = Mix64(key);
-    if ((h & 31) == (want & 31) && (h >> 57) == (want >> 57)) same.push_back(key);
+    if ((h & 4095) == (want & 4095) && (h >> 57) == (want >> 57)) same.push_back(key);
   }
   auto opt = Opt("sgd", 1.0f);
   EmbeddingTable table(Spec(0, 2), kSeed, opt.get());

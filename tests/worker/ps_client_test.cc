@@ -251,37 +251,44 @@ TEST(PsClientTest, PullEqualsInitRowForAnyNumberOfServers) {
 }
 
 // A server answers a pull of many keys in slices (server_loop.cc,
-// kSliceKeys = 2048), letting MPI move earlier replies in between: the rows
-// must be the same as served whole, for rows that exist and rows that do
-// not, with several pulls in flight.
+// kSliceKeys = 2048 keys, counted over the pull's tables), letting MPI move
+// earlier replies in between: the rows must be the same as served whole,
+// for rows that exist and rows that do not, for two tables, for pulls of a
+// multiple of the slice and not, with several pulls in flight.
 TEST(PsClientTest, LargePullsReturnEveryRowWithSeveralInFlight) {
-  const std::vector<TableSpec> tables = {Spec(0, "emb", 3, InitKind::kNormal, 0.1f)};
-  std::vector<Key> keys;
-  for (std::uint64_t i = 0; i < 5000; ++i) keys.push_back(MakeKey(kFieldItem, i * 3 + 1));
-  // Every third key gets a gradient, so the pull mixes rows that exist with
-  // rows read as their initial values.
-  std::vector<Key> pushed;
-  for (std::size_t i = 0; i < keys.size(); i += 3) pushed.push_back(keys[i]);
-  const ParamBuffers g = Gradients(tables, pushed, 0);
-  for (int servers : {1, 2}) {
-    SCOPED_TRACE("servers " + std::to_string(servers));
-    std::vector<ParamBuffers> rows(3);
-    RunWithServers(servers, tables, ServerConfig("sgd", 1.0f), [&](PsClient& ps) {
-      ps.Push(pushed, g);
-      ps.WaitPushes(0);
-      PsClient::Ticket last = 0;
-      for (auto& r : rows) last = ps.Pull(keys, &r);
-      for (PsClient::Ticket t = last - 2; t <= last; ++t) ps.Wait(t);
-    });
-    for (const ParamBuffers& r : rows) {
-      ASSERT_EQ(r.storage[0].size(), keys.size() * 3);
-      for (std::size_t i = 0; i < keys.size(); ++i) {
-        std::vector<Real> expected = Init(tables[0], keys[i]);
-        if (i % 3 == 0) {
-          const std::vector<Real> gi = RowOf(g, tables, 0, i / 3);
-          for (std::size_t j = 0; j < expected.size(); ++j) expected[j] -= gi[j];
+  const std::vector<TableSpec> tables = {Spec(0, "emb", 3, InitKind::kNormal, 0.1f),
+                                         Spec(1, "linear", 1, InitKind::kUniform, 0.3f)};
+  for (std::uint64_t count : {5000, 4096}) {
+    std::vector<Key> keys;
+    for (std::uint64_t i = 0; i < count; ++i) keys.push_back(MakeKey(kFieldItem, i * 3 + 1));
+    // Every third key gets a gradient, so the pull mixes rows that exist
+    // with rows read as their initial values.
+    std::vector<Key> pushed;
+    for (std::size_t i = 0; i < keys.size(); i += 3) pushed.push_back(keys[i]);
+    const ParamBuffers g = Gradients(tables, pushed, 0);
+    for (int servers : {1, 2}) {
+      SCOPED_TRACE(std::to_string(count) + " keys, servers " + std::to_string(servers));
+      std::vector<ParamBuffers> rows(3);
+      RunWithServers(servers, tables, ServerConfig("sgd", 1.0f), [&](PsClient& ps) {
+        ps.Push(pushed, g);
+        ps.WaitPushes(0);
+        PsClient::Ticket last = 0;
+        for (auto& r : rows) last = ps.Pull(keys, &r);
+        for (PsClient::Ticket t = last - 2; t <= last; ++t) ps.Wait(t);
+      });
+      for (const ParamBuffers& r : rows) {
+        for (std::size_t t = 0; t < tables.size(); ++t) {
+          const std::size_t width = static_cast<std::size_t>(tables[t].width);
+          ASSERT_EQ(r.storage[t].size(), keys.size() * width);
+          for (std::size_t i = 0; i < keys.size(); ++i) {
+            std::vector<Real> expected = Init(tables[t], keys[i]);
+            if (i % 3 == 0) {
+              const std::vector<Real> gi = RowOf(g, tables, t, i / 3);
+              for (std::size_t j = 0; j < expected.size(); ++j) expected[j] -= gi[j];
+            }
+            ASSERT_EQ(RowOf(r, tables, t, i), expected) << "table " << t << " row " << i;
+          }
         }
-        ASSERT_EQ(RowOf(r, tables, 0, i), expected) << "row " << i;
       }
     }
   }
