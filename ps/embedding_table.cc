@@ -292,11 +292,11 @@ std::size_t EmbeddingTable::AppendRow(Key key) {
 void EmbeddingTable::Rehash(std::size_t capacity) {
   RECSYS_CHECK(capacity > 0 && (capacity & (capacity - 1)) == 0, "capacity ", capacity);
   RECSYS_CHECK(num_rows_ * kLoadDen <= capacity * kLoadNum);
-  // A fresh vector rather than assign(): it frees the old index now and is
-  // allocated at exactly `capacity`.
+  // Fresh arrays rather than assign(): allocated at exactly `capacity`, and
+  // both before either is replaced, so that a failed allocation leaves the
+  // index as it was. The old arrays are freed at the closing brace, before
+  // the rebuild.
   {
-    // Both allocated before either is replaced: a failed allocation leaves
-    // the index as it was. The old arrays are freed at the brace.
     TableVector<std::uint32_t> index(capacity, 0);
     TableVector<std::uint8_t> tags(capacity, 0);
     index.swap(index_);
