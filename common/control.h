@@ -155,12 +155,15 @@ struct ServerStats {
   std::uint64_t rows_expired = 0;    // in this epoch (--expire-after)
   std::uint64_t rows_evicted = 0;    // since the start (--on-table-full evict)
   std::uint64_t pushes_dropped = 0;  // pushed rows of keys not yet admitted, since the start
+  // Pull replies written into the worker's shared area (Transport::OwnArea)
+  // instead of sent; the others of pull_requests went as messages.
+  std::uint64_t pull_replies_placed = 0;
 
   template <class Archive>
   void serialize(Archive& ar, unsigned /*version*/) {
     ar & rank & keys & table_bytes & rss_bytes & pull_requests & push_requests & pull_bytes & push_bytes &
         cpu_seconds & peak_rss_bytes & raw_bytes & admission_bytes & pending_keys & rows_expired & rows_evicted &
-        pushes_dropped;
+        pushes_dropped & pull_replies_placed;
   }
 };
 

@@ -9,6 +9,27 @@
 
 namespace recsys {
 
+bool Transport::PlaceInArea(std::size_t bytes, std::size_t* offset) {
+  if (!area_sized_) {
+    area_blocks_ = AreaAllocator(OwnArea().size);
+    area_sized_ = true;
+  }
+  return bytes > 0 && area_blocks_.Allocate(bytes, offset);
+}
+
+void Transport::ReleaseInArea(std::size_t offset) { area_blocks_.Free(offset); }
+
+std::size_t SharedAreaBytesFromEnv() {
+  const char* env = std::getenv("RECSYS_SHARED_AREA_MB");
+  if (env == nullptr || *env == '\0') return kDefaultSharedAreaBytes;
+  char* end = nullptr;
+  const unsigned long long mb = std::strtoull(env, &end, 10);
+  if (*end != '\0' || env[0] == '-' || mb > (std::uint64_t{1} << 20)) {
+    throw InputError(Concat("RECSYS_SHARED_AREA_MB=", env, ": expected a whole number of MiB from 0 to 1048576"));
+  }
+  return static_cast<std::size_t>(mb) << 20;
+}
+
 namespace {
 // The longest sleep between polls, in microseconds. RECSYS_MAX_SLEEP_US
 // overrides it (for measurements).

@@ -8,6 +8,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -16,6 +17,8 @@
 #include <type_traits>
 #include <utility>
 #include <vector>
+
+#include "common/area_allocator.h"
 
 namespace recsys {
 
@@ -44,6 +47,21 @@ struct DefaultInitAllocator : std::allocator<T> {
 };
 
 using Bytes = std::vector<char, DefaultInitAllocator<char>>;
+
+// Memory shared between the ranks of a node (Transport::OwnArea).
+struct SharedArea {
+  char* data = nullptr;
+  std::size_t size = 0;
+  bool empty() const { return size == 0; }
+};
+
+// The size of a rank's shared area, unless RECSYS_SHARED_AREA_MB says
+// otherwise (0: no areas, every reply is a message). Address space only:
+// pages are backed as blocks are first written, and a worker reuses the
+// lowest free blocks, so what is resident is the peak of replies in flight.
+constexpr std::size_t kDefaultSharedAreaBytes = std::size_t{64} << 20;
+// kDefaultSharedAreaBytes or RECSYS_SHARED_AREA_MB's value, in bytes.
+std::size_t SharedAreaBytesFromEnv();
 
 struct Message {
   int source = -1;
@@ -91,6 +109,33 @@ class Transport {
   // message.
   virtual bool SendsInFlight() { return false; }
 
+  // ---- Shared areas: node-local memory for large replies ----
+  //
+  // A rank may own an area: memory that the ranks on its node can map and
+  // write. A worker lends blocks of its area to servers on its node for
+  // their pull replies (worker/ps_client.cc, ps/server_loop.cc): the server
+  // writes the reply where the worker reads it and sends only a short
+  // message, instead of a reply that MPI copies into shared memory and out
+  // again. Writes into an area become visible to its owner through the
+  // message sent after them (the writer fences with release before Send,
+  // the owner with acquire after TryRecv).
+
+  // This rank's area; empty when it has none (disabled, or the backend
+  // cannot share memory).
+  virtual SharedArea OwnArea() { return SharedArea(); }
+  // The area of `peer`, mapped into this process on the first call; empty
+  // when the peer has none or it cannot be mapped from here (another node,
+  // the mapping refused). The same for every call.
+  virtual SharedArea PeerArea(int /*peer*/) { return SharedArea(); }
+  // Whether `peer` is on this rank's node, so that it may be able to write
+  // this rank's area (PeerArea on its side tells for sure).
+  virtual bool SharesNodeWith(int /*peer*/) const { return false; }
+  // Blocks of OwnArea() for replies this rank asks peers to write there
+  // (first fit, AreaAllocator). Place returns false when the area has no
+  // room (or there is none); Release frees a placed block once read.
+  bool PlaceInArea(std::size_t bytes, std::size_t* offset);
+  void ReleaseInArea(std::size_t offset);
+
   // Blocking receive: polls TryRecv with Backoff (briefly, then sleeping
   // with exponential backoff), so a waiting rank does not burn a core that
   // busy ranks need (a blocking MPI_Recv spins at 100% even with
@@ -120,6 +165,8 @@ class Transport {
  private:
   std::uint64_t idle_sleeps_ = 0;
   double idle_seconds_ = 0.0;
+  bool area_sized_ = false;  // area_blocks_ covers OwnArea() once set
+  AreaAllocator area_blocks_;
 };
 
 // How a waiting rank spends the time between polls (Backoff). A reply or a
@@ -179,7 +226,9 @@ void FinalizeMpi();
 // Creates `n` connected transports, one per rank, for threads of one process.
 // Abort() throws TransportAborted in the calling thread and makes every
 // other rank's next TryRecv throw it too, so tests see a job-wide failure.
-std::vector<std::unique_ptr<Transport>> MakeLocalTransports(int n);
+// Each rank has a shared area of `area_bytes` (0: none), which every other
+// rank can write (PeerArea): the threads share one address space.
+std::vector<std::unique_ptr<Transport>> MakeLocalTransports(int n, std::size_t area_bytes = kDefaultSharedAreaBytes);
 
 class TransportAborted : public std::runtime_error {
  public:
@@ -192,7 +241,8 @@ class TransportAborted : public std::runtime_error {
 
 // Runs fn(rank, transport) on n threads over local transports and rethrows
 // the first exception any of them raised (after all have stopped).
-void RunLocalRanks(int n, const std::function<void(int rank, Transport& transport)>& fn);
+void RunLocalRanks(int n, const std::function<void(int rank, Transport& transport)>& fn,
+                   std::size_t area_bytes = kDefaultSharedAreaBytes);
 
 }  // namespace recsys
 

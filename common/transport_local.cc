@@ -1,5 +1,7 @@
 // The in-process backend: ranks are threads, mailboxes are deques under one
 // mutex. Used by tests of the server, client and worker logic.
+#include <sys/mman.h>
+
 #include <condition_variable>
 #include <deque>
 #include <exception>
@@ -14,7 +16,25 @@ namespace {
 
 class LocalHub {
  public:
-  explicit LocalHub(int n) : boxes_(static_cast<std::size_t>(n)) {}
+  // Reserves an area of `area_bytes` per rank: address space only, pages
+  // are backed as they are first written (as the MPI backend's memfd).
+  LocalHub(int n, std::size_t area_bytes) : boxes_(static_cast<std::size_t>(n)) {
+    if (area_bytes == 0) return;
+    for (int r = 0; r < n; ++r) {
+      void* p = mmap(nullptr, area_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+      if (p == MAP_FAILED) break;  // no areas beyond this rank: replies go as messages
+      areas_.push_back(SharedArea{static_cast<char*>(p), area_bytes});
+    }
+  }
+  LocalHub(const LocalHub&) = delete;
+  LocalHub& operator=(const LocalHub&) = delete;
+  ~LocalHub() {
+    for (const SharedArea& a : areas_) munmap(a.data, a.size);
+  }
+
+  SharedArea Area(int rank) const {
+    return static_cast<std::size_t>(rank) < areas_.size() ? areas_[static_cast<std::size_t>(rank)] : SharedArea();
+  }
 
   void Deliver(int dest, Message message) {
     std::lock_guard<std::mutex> lock(mu_);
@@ -54,6 +74,7 @@ class LocalHub {
   std::mutex mu_;
   // State below is protected by mu_.
   std::vector<std::deque<Message>> boxes_;
+  std::vector<SharedArea> areas_;  // per rank; constant after construction
   bool aborted_ = false;
   int abort_code_ = 0;
 };
@@ -79,6 +100,10 @@ class LocalTransport final : public Transport {
 
   void FlushSends() override {}
 
+  SharedArea OwnArea() override { return hub_->Area(rank_); }
+  SharedArea PeerArea(int peer) override { return hub_->Area(peer); }
+  bool SharesNodeWith(int peer) const override { return peer >= 0 && peer < size_; }
+
  private:
   std::shared_ptr<LocalHub> hub_;
   int rank_;
@@ -87,15 +112,15 @@ class LocalTransport final : public Transport {
 
 }  // namespace
 
-std::vector<std::unique_ptr<Transport>> MakeLocalTransports(int n) {
-  auto hub = std::make_shared<LocalHub>(n);
+std::vector<std::unique_ptr<Transport>> MakeLocalTransports(int n, std::size_t area_bytes) {
+  auto hub = std::make_shared<LocalHub>(n, area_bytes);
   std::vector<std::unique_ptr<Transport>> out;
   for (int r = 0; r < n; ++r) out.push_back(std::make_unique<LocalTransport>(hub, r, n));
   return out;
 }
 
-void RunLocalRanks(int n, const std::function<void(int rank, Transport& transport)>& fn) {
-  auto transports = MakeLocalTransports(n);
+void RunLocalRanks(int n, const std::function<void(int rank, Transport& transport)>& fn, std::size_t area_bytes) {
+  auto transports = MakeLocalTransports(n, area_bytes);
   std::vector<std::exception_ptr> errors(static_cast<std::size_t>(n));
   std::vector<std::thread> threads;
   for (int r = 0; r < n; ++r) {

@@ -1,7 +1,10 @@
 // The MPI backend. The only file that includes <mpi.h>.
+#include <fcntl.h>
 #include <mpi.h>
 #include <sched.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -12,6 +15,8 @@
 #include <cstring>
 #include <deque>
 #include <memory>
+#include <random>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -45,7 +50,24 @@ class MpiTransport final : public Transport {
   }
 
   // Deliberately does not finalize MPI (see FinalizeMpi).
-  ~MpiTransport() override = default;
+  ~MpiTransport() override {
+    for (const Mapping& m : peer_maps_) {
+      if (m.base != nullptr) munmap(m.base, m.bytes);
+    }
+    if (own_map_.base != nullptr) munmap(own_map_.base, own_map_.bytes);
+    if (own_fd_ >= 0) close(own_fd_);
+  }
+
+  // Creates this rank's area (a memfd of `bytes`; none if 0 or on failure)
+  // and tells the ranks of its node where to find it. Collective over
+  // `node` (MPI_COMM_TYPE_SHARED); called once, right after MPI_Init.
+  void SetUpAreas(MPI_Comm node, std::size_t bytes);
+
+  SharedArea OwnArea() override { return own_; }
+  SharedArea PeerArea(int peer) override;
+  bool SharesNodeWith(int peer) const override {
+    return !own_.empty() && peer >= 0 && peer < size_ && peers_[static_cast<std::size_t>(peer)].pid != 0;
+  }
 
   int rank() const override { return rank_; }
   int size() const override { return size_; }
@@ -126,13 +148,112 @@ class MpiTransport final : public Transport {
   static constexpr std::size_t kMaxSpare = 16;
   static constexpr std::size_t kMinSpareBytes = 4096;
 
+  // Where a rank of this node keeps its area: the peer maps
+  // /proc/<pid>/fd/<fd> and checks that the area starts with `cookie` (so a
+  // reused pid, or a pid of another namespace, is never taken for it).
+  struct AreaInfo {
+    std::int32_t pid = 0;  // 0: not on this node, or no area
+    std::int32_t fd = -1;
+    std::uint64_t cookie = 0;
+    std::uint64_t bytes = 0;  // of the whole mapping, header included
+  };
+  struct Mapping {
+    char* base = nullptr;
+    std::size_t bytes = 0;
+  };
+  // An area starts with this header (the cookie); the rest is the SharedArea.
+  static constexpr std::size_t kAreaHeader = 64;
+
   int rank_ = 0;
   int size_ = 0;
+  int own_fd_ = -1;
+  Mapping own_map_;
+  SharedArea own_;
+  std::vector<AreaInfo> peers_;  // per world rank
+  std::vector<Mapping> peer_maps_;  // per world rank, once mapped
+  std::vector<std::int8_t> peer_state_;  // per world rank: 0 not tried, 1 mapped, -1 cannot
   std::vector<Bytes> spare_;
   // std::deque keeps element addresses stable as we push to the back, so the
   // buffers MPI is reading from never move.
   std::deque<Pending> pending_;
 };
+
+void MpiTransport::SetUpAreas(MPI_Comm node, std::size_t bytes) {
+  peers_.assign(static_cast<std::size_t>(size_), AreaInfo());
+  peer_maps_.assign(static_cast<std::size_t>(size_), Mapping());
+  peer_state_.assign(static_cast<std::size_t>(size_), 0);
+  // Best effort: a rank without an area gets its replies as messages.
+  AreaInfo mine;
+  if (bytes > 2 * kAreaHeader) {
+    own_fd_ = memfd_create("recsys-area", MFD_CLOEXEC);
+    if (own_fd_ >= 0 && ftruncate(own_fd_, static_cast<off_t>(bytes)) == 0) {
+      void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, own_fd_, 0);
+      if (p != MAP_FAILED) {
+        own_map_ = Mapping{static_cast<char*>(p), bytes};
+        std::random_device random;
+        mine.cookie = (std::uint64_t{random()} << 32) ^ random() ^ static_cast<std::uint64_t>(getpid());
+        std::memcpy(own_map_.base, &mine.cookie, sizeof(mine.cookie));
+        own_ = SharedArea{own_map_.base + kAreaHeader, bytes - kAreaHeader};
+        mine.pid = static_cast<std::int32_t>(getpid());
+        mine.fd = own_fd_;
+        mine.bytes = bytes;
+      }
+    }
+  }
+  // Every rank of the node learns every other's AreaInfo and world rank.
+  int local = 0;
+  RECSYS_MPI_CALL(MPI_Comm_size(node, &local));
+  struct Entry {
+    std::int32_t world;
+    AreaInfo info;
+  };
+  Entry entry{rank_, mine};
+  std::vector<Entry> all(static_cast<std::size_t>(local));
+  MPI_Request request;
+  RECSYS_MPI_CALL(MPI_Iallgather(&entry, static_cast<int>(sizeof(Entry)), MPI_BYTE, all.data(),
+                                 static_cast<int>(sizeof(Entry)), MPI_BYTE, node, &request));
+  Backoff backoff;  // a blocking collective would spin (SetNodeWaitPolicy)
+  for (int done = 0;;) {
+    RECSYS_MPI_CALL(MPI_Test(&request, &done, MPI_STATUS_IGNORE));
+    if (done) break;
+    backoff.Wait();
+  }
+  for (const Entry& e : all) {
+    if (e.world >= 0 && e.world < size_ && e.world != rank_) peers_[static_cast<std::size_t>(e.world)] = e.info;
+  }
+}
+
+SharedArea MpiTransport::PeerArea(int peer) {
+  if (peer < 0 || peer >= size_ || peer == rank_) return peer == rank_ ? own_ : SharedArea();
+  const std::size_t p = static_cast<std::size_t>(peer);
+  if (peer_state_[p] == 0) {
+    peer_state_[p] = -1;
+    const AreaInfo& info = peers_[p];
+    if (info.pid != 0 && info.bytes > 2 * kAreaHeader) {
+      // The owner's memfd, reached through its /proc entry: no file is
+      // ever created, so none is left behind by a job that dies.
+      const std::string path = "/proc/" + std::to_string(info.pid) + "/fd/" + std::to_string(info.fd);
+      const int fd = open(path.c_str(), O_RDWR | O_CLOEXEC);
+      struct stat st;
+      if (fd >= 0 && fstat(fd, &st) == 0 && static_cast<std::uint64_t>(st.st_size) == info.bytes) {
+        void* base = mmap(nullptr, info.bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+        if (base != MAP_FAILED) {
+          std::uint64_t cookie = 0;
+          std::memcpy(&cookie, base, sizeof(cookie));
+          if (cookie == info.cookie) {
+            peer_maps_[p] = Mapping{static_cast<char*>(base), info.bytes};
+            peer_state_[p] = 1;
+          } else {
+            munmap(base, info.bytes);
+          }
+        }
+      }
+      if (fd >= 0) close(fd);
+    }
+  }
+  if (peer_state_[p] != 1) return SharedArea();
+  return SharedArea{peer_maps_[p].base + kAreaHeader, peer_maps_[p].bytes - kAreaHeader};
+}
 
 // Open MPI's shared-memory transport (vader) sends messages above its 4 KiB
 // eager limit by rendezvous: after the first fragment, the rest moves only
@@ -170,10 +291,8 @@ void SetSharedMemoryDefaults() {
 // cores are the union of the CPUs the node's ranks may run on (so binding,
 // taskset and cpusets count).
 // RECSYS_PAUSE_SPIN_US and RECSYS_SPIN_US override, for measurements.
-// Collective over MPI_COMM_WORLD; called right after MPI_Init.
-void SetNodeWaitPolicy(int rank) {
-  MPI_Comm node;
-  RECSYS_MPI_CALL(MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &node));
+// Collective over `node`; called right after MPI_Init.
+void SetNodeWaitPolicy(MPI_Comm node, int rank) {
   int local = 0;
   RECSYS_MPI_CALL(MPI_Comm_size(node, &local));
   // This rank's CPUs, then one byte saying whether it is rank 0, OR-ed over
@@ -189,7 +308,7 @@ void SetNodeWaitPolicy(int rank) {
   mine.back() = rank == 0 ? 1 : 0;
   // Non-blocking, polled with Backoff (the default policy, which yields
   // after 15 us): a blocking collective spins with the yield off. (The
-  // split above is blocking too, but the ranks come to it together, right
+  // node split is blocking, but the ranks come to it together, right
   // after MPI_Init's own synchronisation.)
   MPI_Request request;
   RECSYS_MPI_CALL(MPI_Iallreduce(mine.data(), all.data(), static_cast<int>(mine.size()), MPI_BYTE, MPI_BOR, node,
@@ -200,7 +319,6 @@ void SetNodeWaitPolicy(int rank) {
     if (done) break;
     backoff.Wait();
   }
-  RECSYS_MPI_CALL(MPI_Comm_free(&node));
   std::memcpy(&cpus, all.data(), sizeof(cpus));
   const int cores = std::max(1, CPU_COUNT(&cpus));
   const int busy = local - (all.back() != 0 ? 1 : 0);
@@ -224,12 +342,18 @@ std::unique_ptr<Transport> MakeMpiTransport(int* argc, char*** argv) {
   // nominal length; the cost is a few more timer interrupts on waiting ranks.
   // Best effort: a failure only leaves the default slack.
   prctl(PR_SET_TIMERSLACK, 1000UL, 0UL, 0UL, 0UL);
+  // Before MPI_Init: a bad value stops every rank alike, with nothing started.
+  const std::size_t area_bytes = SharedAreaBytesFromEnv();
   SetSharedMemoryDefaults();
   int provided = 0;
   RECSYS_MPI_CALL(MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided));
   if (provided < MPI_THREAD_FUNNELED) throw InternalError("MPI does not provide MPI_THREAD_FUNNELED");
   auto transport = std::make_unique<MpiTransport>();
-  SetNodeWaitPolicy(transport->rank());
+  MPI_Comm node;
+  RECSYS_MPI_CALL(MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &node));
+  SetNodeWaitPolicy(node, transport->rank());
+  transport->SetUpAreas(node, area_bytes);
+  RECSYS_MPI_CALL(MPI_Comm_free(&node));
   return transport;
 }
 

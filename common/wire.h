@@ -2,10 +2,13 @@
 // arrays, one message per server per batch, no serialization library. All
 // arrays start at 8-byte aligned offsets so the receiver reads them in place.
 //
-//   Pull       u64 request, u32 sections, u32 0, then per section:
-//              u32 table, u32 n, Key keys[n]
+//   Pull       u64 request, u32 sections, u32 0, u64 offset, u64 bytes
+//              (ReplyPlace), then per section: u32 table, u32 n, Key keys[n]
 //   PullReply  u64 request, u32 sections, u32 0, then per section:
 //              u32 table, u32 n, Real rows[n * width], padding to 8
+//              Or, when the pull offered a place (bytes > 0) and the server
+//              wrote the reply there: u64 request, u32 sections,
+//              u32 kReplyPlaced, u64 bytes written at the place.
 //   Push       u64 request, u32 sections, u32 0, then per section:
 //              u32 table, u32 n, Key keys[n], Real grads[n * width], padding to 8
 //   PushAck    u64 request
@@ -40,10 +43,23 @@ struct FrameHeader {
   std::uint64_t request = 0;
   std::uint32_t sections = 0;
   // Pushes: the job's global step they belong to (Adam's bias correction,
-  // ps/optimizer.h), saturated at 2^32 - 1; 0: not known. Other frames: 0.
+  // ps/optimizer.h), saturated at 2^32 - 1; 0: not known. Pull replies:
+  // kReplyPlaced or 0. Other frames: 0.
   std::uint32_t step = 0;
 };
 static_assert(sizeof(FrameHeader) == 16, "frame header layout");
+
+// A pull reply's frame is at the place its pull offered, not in the message.
+constexpr std::uint32_t kReplyPlaced = 1;
+
+// Where a pull's reply may be written instead of sent: `bytes` bytes at
+// `offset` in the puller's shared area (Transport::OwnArea). bytes == 0:
+// reply by message.
+struct ReplyPlace {
+  std::uint64_t offset = 0;
+  std::uint64_t bytes = 0;
+};
+static_assert(sizeof(ReplyPlace) == 16, "reply place layout");
 
 struct SectionHeader {
   std::uint32_t table = 0;
@@ -51,10 +67,13 @@ struct SectionHeader {
 };
 static_assert(sizeof(SectionHeader) == 8, "section header layout");
 
-// Appends PODs and arrays to a byte buffer, keeping arrays 8-byte aligned.
+// Appends PODs and arrays to a byte buffer, keeping arrays 8-byte aligned:
+// a Bytes that grows, or fixed memory of a known capacity (a place in a
+// shared area), where writing past the capacity is an InternalError.
 class FrameWriter {
  public:
   explicit FrameWriter(Bytes* out) : out_(out) { out_->clear(); }
+  FrameWriter(char* data, std::size_t capacity) : fixed_(data), capacity_(capacity) {}
 
   template <typename T>
   void Put(const T& value) {
@@ -72,56 +91,76 @@ class FrameWriter {
   // (Bytes does not zero what it grows), only the padding after them is.
   template <typename T>
   T* Extend(std::size_t n) {
-    const std::size_t at = out_->size();
-    out_->resize(at + n * sizeof(T));
+    T* at = reinterpret_cast<T*>(Grow(n * sizeof(T)));
     Align8();
-    return reinterpret_cast<T*>(out_->data() + at);
+    return at;
   }
-  void Align8() { out_->resize((out_->size() + 7) & ~std::size_t{7}, 0); }
+  void Align8() {
+    const std::size_t pad = ((size() + 7) & ~std::size_t{7}) - size();
+    if (pad) std::memset(Grow(pad), 0, pad);
+  }
+  // Bytes written so far.
+  std::size_t size() const { return out_ != nullptr ? out_->size() : size_; }
 
  private:
   void Append(const void* data, std::size_t n) {
-    const std::size_t at = out_->size();
-    out_->resize(at + n);
-    if (n) std::memcpy(out_->data() + at, data, n);
+    char* at = Grow(n);
+    if (n) std::memcpy(at, data, n);
   }
-  Bytes* out_;
+  // Room for n more bytes, not written yet.
+  char* Grow(std::size_t n) {
+    if (out_ != nullptr) {
+      const std::size_t at = out_->size();
+      out_->resize(at + n);
+      return out_->data() + at;
+    }
+    RECSYS_CHECK(n <= capacity_ - size_, "frame of ", size_ + n, " bytes in a place of ", capacity_);
+    char* at = fixed_ + size_;
+    size_ += n;
+    return at;
+  }
+  Bytes* out_ = nullptr;
+  char* fixed_ = nullptr;  // when out_ is null
+  std::size_t capacity_ = 0;
+  std::size_t size_ = 0;
 };
 
 // Reads a frame written by FrameWriter. Throws InputError (naming `what`,
 // e.g. "pull from rank 5") if the frame is shorter than its counts say.
 class FrameReader {
  public:
-  FrameReader(const Bytes& in, std::string what) : in_(in), what_(std::move(what)) {}
+  FrameReader(const Bytes& in, std::string what) : FrameReader(in.data(), in.size(), std::move(what)) {}
+  FrameReader(const char* data, std::size_t size, std::string what) : data_(data), size_(size), what_(std::move(what)) {}
 
   template <typename T>
   T Get() {
     T value;
     Need(sizeof(T));
-    std::memcpy(&value, in_.data() + at_, sizeof(T));
+    std::memcpy(&value, data_ + at_, sizeof(T));
     at_ += sizeof(T);
     return value;
   }
   // Returns a pointer into the frame to n values of T (8-byte aligned).
   template <typename T>
   const T* GetArray(std::size_t n) {
-    if (n > (in_.size() - at_) / sizeof(T)) Fail(Concat("array of ", n, " elements runs past the end"));
-    const T* p = reinterpret_cast<const T*>(in_.data() + at_);
+    if (n > (size_ - at_) / sizeof(T)) Fail(Concat("array of ", n, " elements runs past the end"));
+    const T* p = reinterpret_cast<const T*>(data_ + at_);
     at_ += n * sizeof(T);
     at_ = (at_ + 7) & ~std::size_t{7};
-    if (at_ > in_.size()) at_ = in_.size();
+    if (at_ > size_) at_ = size_;
     return p;
   }
-  bool done() const { return at_ >= in_.size(); }
+  bool done() const { return at_ >= size_; }
 
  private:
   void Need(std::size_t n) {
-    if (n > in_.size() - at_) Fail(Concat("truncated frame: need ", n, " bytes at offset ", at_));
+    if (n > size_ - at_) Fail(Concat("truncated frame: need ", n, " bytes at offset ", at_));
   }
   [[noreturn]] void Fail(const std::string& why) const {
-    throw InputError(Concat("malformed ", what_, " (", in_.size(), " bytes): ", why));
+    throw InputError(Concat("malformed ", what_, " (", size_, " bytes): ", why));
   }
-  const Bytes& in_;
+  const char* data_;
+  std::size_t size_;
   std::string what_;
   std::size_t at_ = 0;
 };

@@ -141,8 +141,22 @@ std::size_t EmbeddingTable::PeekMany(const Key* keys, std::size_t n, Real* out, 
   located_.resize(n);
   LocateMany(keys, n, located_.data(), spec_.width);
   const std::size_t width = static_cast<std::size_t>(spec_.width);
+  const std::size_t row_bytes = sizeof(Real) * width;
+  // LocateMany prefetched each row, but for a table larger than a core's L2
+  // the early rows of a long request are gone by the time they are copied:
+  // prefetch again, a few rows ahead of the copy. (A small table's rows are
+  // still cached, and there the extra work measured ~10% slower.)
+  constexpr std::size_t kCopyAhead = 8;
+  constexpr std::size_t kCachedTableBytes = std::size_t{2} << 20;
+  const bool prefetch = num_rows_ * sizeof(Real) * static_cast<std::size_t>(stride_) > kCachedTableBytes;
   std::size_t present = 0;
-  for (std::size_t i = 0; i < n; ++i) present += PeekAt(located_[i], keys[i], out + i * width, touch) ? 1 : 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    if (prefetch && i + kCopyAhead < n && located_[i + kCopyAhead] != kNone) {
+      const char* row = reinterpret_cast<const char*>(RowAt(located_[i + kCopyAhead]));
+      for (std::size_t b = 0; b < row_bytes; b += 64) __builtin_prefetch(row + b);
+    }
+    present += PeekAt(located_[i], keys[i], out + i * width, touch) ? 1 : 0;
+  }
   return present;
 }
 

@@ -1,6 +1,7 @@
 #include "ps/server_loop.h"
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdlib>
 #include <deque>
@@ -217,6 +218,7 @@ class Server {
   void AnswerPull(const Message& m, bool touch) {
     FrameReader in(m.data, Concat("pull from rank ", m.source));
     const auto header = in.Get<FrameHeader>();
+    const auto place = in.Get<ReplyPlace>();
     // First pass: size the reply exactly, so it is written without regrowth.
     std::size_t bytes = sizeof(FrameHeader);
     std::vector<std::pair<SectionHeader, const Key*>> sections;
@@ -230,9 +232,29 @@ class Server {
       sections.emplace_back(sec, in.GetArray<Key>(sec.n));
       bytes += sizeof(SectionHeader) + ((std::size_t{sec.n} * shard_.width(sec.table) * sizeof(Real) + 7) & ~std::size_t{7});
     }
-    Bytes reply = transport_.SpareBuffer();
-    reply.reserve(bytes);
-    FrameWriter out(&reply);
+    // The reply goes where the worker offered (its shared area, on this
+    // node), or into a message.
+    char* placed = nullptr;
+    if (place.bytes > 0) {
+      const SharedArea area = transport_.PeerArea(m.source);
+      if (!area.empty()) {
+        if (place.offset > area.size || place.bytes > area.size - place.offset || place.offset % 8 != 0) {
+          throw InputError(Concat("pull from rank ", m.source, " offers ", place.bytes, " bytes at offset ",
+                                  place.offset, " of its shared area of ", area.size, " bytes"));
+        }
+        if (place.bytes < bytes) {
+          throw InputError(Concat("pull from rank ", m.source, " offers a place of ", place.bytes,
+                                  " bytes for a reply of ", bytes));
+        }
+        placed = area.data + place.offset;
+      }
+    }
+    Bytes reply;
+    if (placed == nullptr) {
+      reply = transport_.SpareBuffer();
+      reply.reserve(bytes);
+    }
+    FrameWriter out = placed != nullptr ? FrameWriter(placed, bytes) : FrameWriter(&reply);
     out.Put(header);
     std::size_t served = 0;  // keys served since MPI last had a turn
     for (const auto& [sec, keys] : sections) {
@@ -251,7 +273,21 @@ class Server {
       }
     }
     ++pull_requests_;
-    pull_bytes_ += reply.size();
+    pull_bytes_ += out.size();
+    if (placed != nullptr) {
+      // The rows are in the worker's memory; the message says so. (The
+      // release fence orders the writes above before the message.)
+      std::atomic_thread_fence(std::memory_order_release);
+      FrameHeader done = header;
+      done.step = kReplyPlaced;
+      Bytes note;
+      FrameWriter note_out(&note);
+      note_out.Put(done);
+      note_out.Put(static_cast<std::uint64_t>(out.size()));
+      ++placed_replies_;
+      transport_.Send(m.source, kTagPullReply, std::move(note));
+      return;
+    }
     transport_.Send(m.source, kTagPullReply, std::move(reply));
   }
 
@@ -304,6 +340,7 @@ class Server {
     s.rss_bytes = CurrentRssBytes();
     s.peak_rss_bytes = PeakRssBytes();
     s.pull_requests = pull_requests_;
+    s.pull_replies_placed = placed_replies_;
     s.push_requests = push_requests_;
     s.pull_bytes = pull_bytes_;
     s.push_bytes = push_bytes_;
@@ -321,6 +358,7 @@ class Server {
   // --sync only: messages of each worker not yet processed, in arrival order.
   std::vector<std::deque<Message>> queues_;
   std::uint64_t pull_requests_ = 0;
+  std::uint64_t placed_replies_ = 0;  // of pull_requests_
   std::uint64_t push_requests_ = 0;
   std::uint64_t pull_bytes_ = 0;
   std::uint64_t push_bytes_ = 0;

@@ -28,6 +28,9 @@ int main(int argc, char** argv) {
   std::unique_ptr<recsys::Transport> transport;
   try {
     transport = recsys::MakeMpiTransport(&argc, &argv);
+  } catch (const recsys::InputError& e) {  // the environment (RECSYS_SHARED_AREA_MB)
+    std::fprintf(stderr, "recsys_worker: error: %s\n", e.what());
+    return kExitInputError;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "recsys_worker: cannot start MPI: %s\n", e.what());
     return kExitInternalError;

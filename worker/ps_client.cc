@@ -1,6 +1,7 @@
 #include "worker/ps_client.h"
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -37,6 +38,10 @@ PsClient::PsClient(Transport* transport, const Topology& topology, std::vector<T
   // Dense blocks are pulled whole at every step; their routes are fixed.
   const int servers = topology_.servers();
   awaiting_.assign(static_cast<std::size_t>(servers), 0);
+  place_for_.assign(static_cast<std::size_t>(servers), false);
+  for (int s = 0; s < servers; ++s) {
+    place_for_[static_cast<std::size_t>(s)] = transport_->SharesNodeWith(topology_.ServerRank(s));
+  }
   dense_routes_.assign(static_cast<std::size_t>(servers), std::vector<std::vector<std::int32_t>>(tables_.size()));
   for (std::size_t t = 0; t < tables_.size(); ++t) {
     for (std::int64_t i = 0; i < tables_[t].dense_rows(); ++i) {
@@ -98,22 +103,36 @@ PsClient::Ticket PsClient::Pull(const std::vector<Key>& keys, ParamBuffers* rows
   pending->rows = rows;
   pending->replies_left = 0;
   RouteKeys(keys, &pending->routes);
+  pending->places.assign(static_cast<std::size_t>(topology_.servers()), ReplyPlace());
   for (int s = 0; s < topology_.servers(); ++s) {
     const Route& route = pending->routes[static_cast<std::size_t>(s)];
     FrameHeader header;
     header.request = ticket;
-    std::size_t bytes = sizeof(FrameHeader);
+    std::size_t bytes = sizeof(FrameHeader) + sizeof(ReplyPlace);
+    std::size_t reply_bytes = sizeof(FrameHeader);  // as the server sizes it
     for (std::size_t t = 0; t < tables_.size(); ++t) {
       const std::size_t n = route.tables[t].n;
       if (n == 0) continue;
       ++header.sections;
       bytes += sizeof(SectionHeader) + n * sizeof(Key);
+      reply_bytes += sizeof(SectionHeader) + ((n * static_cast<std::size_t>(tables_[t].width) * sizeof(Real) + 7) &
+                                              ~std::size_t{7});
     }
     if (header.sections == 0 && !send_empty_) continue;
+    // A large reply from a server on this node is written into this rank's
+    // shared area, if it has room; otherwise it comes as a message.
+    ReplyPlace& place = pending->places[static_cast<std::size_t>(s)];
+    std::size_t offset = 0;
+    if (place_for_[static_cast<std::size_t>(s)] && reply_bytes >= kMinPlacedBytes &&
+        transport_->PlaceInArea(reply_bytes, &offset)) {
+      place.offset = offset;
+      place.bytes = reply_bytes;
+    }
     Bytes frame = transport_->SpareBuffer();
     frame.reserve(bytes);
     FrameWriter out(&frame);
     out.Put(header);
+    out.Put(place);
     for (std::size_t t = 0; t < tables_.size(); ++t) {
       const TableRoute& tr = route.tables[t];
       if (tr.n == 0) continue;
@@ -267,13 +286,35 @@ void PsClient::Answered(int source) {
 }
 
 void PsClient::HandlePullReply(const Message& m) {
-  FrameReader in(m.data, Concat("pull reply from rank ", m.source));
-  const auto header = in.Get<FrameHeader>();
+  FrameReader note(m.data, Concat("pull reply from rank ", m.source));
+  auto header = note.Get<FrameHeader>();
   PendingPull* pending = header.request == 0 ? nullptr : FindPull(header.request);
   if (pending == nullptr) throw InputError(Concat("pull reply for unknown request ", header.request));
   const int server = topology_.ServerIndex(m.source);
   if (server < 0 || server >= topology_.servers()) throw InputError(Concat("pull reply from non-server rank ", m.source));
   const Route& route = pending->routes[static_cast<std::size_t>(server)];
+  ReplyPlace& place = pending->places[static_cast<std::size_t>(server)];
+  // The frame: the message, or (kReplyPlaced) what the server wrote at the
+  // place this pull offered it.
+  const char* frame = m.data.data();
+  std::size_t frame_bytes = m.data.size();
+  if (header.step == kReplyPlaced) {
+    const auto written = note.Get<std::uint64_t>();
+    if (place.bytes == 0 || written > place.bytes || written < sizeof(FrameHeader)) {
+      throw InputError(Concat("pull reply from rank ", m.source, " says it wrote ", written, " bytes into a place of ",
+                              place.bytes));
+    }
+    std::atomic_thread_fence(std::memory_order_acquire);  // pairs with the server's release
+    frame = transport_->OwnArea().data + place.offset;
+    frame_bytes = static_cast<std::size_t>(written);
+    ++placed_replies_;
+  }
+  FrameReader in(frame, frame_bytes, Concat("pull reply from rank ", m.source));
+  header = in.Get<FrameHeader>();
+  if (header.request != pending->ticket) {
+    throw InputError(Concat("pull reply from rank ", m.source, " is for request ", header.request, ", not ",
+                            pending->ticket));
+  }
   for (std::uint32_t s = 0; s < header.sections; ++s) {
     const auto sec = in.Get<SectionHeader>();
     if (sec.table >= tables_.size() || sec.n != route.tables[sec.table].n) {
@@ -291,7 +332,11 @@ void PsClient::HandlePullReply(const Message& m) {
       }
     }
   }
-  pulled_bytes_ += m.data.size();
+  pulled_bytes_ += frame_bytes;
+  if (place.bytes > 0) {  // read (or not used: the server could not reach the area)
+    transport_->ReleaseInArea(static_cast<std::size_t>(place.offset));
+    place = ReplyPlace();
+  }
   if (--pending->replies_left == 0) pending->ticket = 0;  // back to the pool
 }
 

@@ -14,6 +14,7 @@
 #include "common/table_spec.h"
 #include "common/topology.h"
 #include "common/transport.h"
+#include "common/wire.h"
 #include "models/model.h"
 
 namespace recsys {
@@ -75,6 +76,12 @@ class PsClient {
 
   // Bytes of pull replies received and push messages sent, since creation.
   std::uint64_t pulled_bytes() const { return pulled_bytes_; }
+  // Pull replies that servers wrote into this rank's shared area.
+  std::uint64_t placed_replies() const { return placed_replies_; }
+
+  // Replies smaller than this come as messages: one small copy each way
+  // costs less than placing them.
+  static constexpr std::size_t kMinPlacedBytes = 4096;
   std::uint64_t pushed_bytes() const { return pushed_bytes_; }
 
  private:
@@ -96,6 +103,9 @@ class PsClient {
     Ticket ticket = 0;
     ParamBuffers* rows = nullptr;
     std::vector<Route> routes;  // per server
+    // Per server: where its reply may be written in this rank's shared area
+    // (bytes 0: by message).
+    std::vector<ReplyPlace> places;
     int replies_left = 0;
   };
   struct PendingPush {
@@ -137,6 +147,8 @@ class PsClient {
   std::vector<PendingPull> pulls_;          // pool; at most a few in use
   std::vector<PendingPush> pushes_in_flight_;  // oldest first
   std::uint64_t pulled_bytes_ = 0;
+  std::uint64_t placed_replies_ = 0;
+  std::vector<bool> place_for_;  // per server: on this node, so its replies may be placed
   std::uint64_t pushed_bytes_ = 0;
   std::vector<Route> push_routes_;  // scratch
   Message message_;                 // scratch for Poll

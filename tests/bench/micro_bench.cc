@@ -539,6 +539,7 @@ class EchoServerTransport final : public Transport {
       out.Put(header.request);
     } else {
       reply.tag = kTagPullReply;
+      in.Get<ReplyPlace>();  // no area here: replies are messages
       FrameWriter out(&reply.data);
       out.Put(header);
       for (std::uint32_t s = 0; s < header.sections; ++s) {

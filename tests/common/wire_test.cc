@@ -210,5 +210,42 @@ TEST(WireTest, ExtendReservesAlignedRoom) {
   EXPECT_TRUE(in.done());
 }
 
+
+TEST(WireTest, FixedWriterFillsItsPlaceAndRefusesMore) {
+  alignas(8) char place[48] = {};
+  FrameWriter out(place, sizeof(place));
+  FrameHeader header;
+  header.request = 5;
+  header.sections = 1;
+  out.Put(header);
+  out.Put(SectionHeader{0, 3});
+  Real* values = out.Extend<Real>(3);  // 12 bytes -> 16
+  EXPECT_EQ(values, reinterpret_cast<Real*>(place + 24));
+  for (int i = 0; i < 3; ++i) values[i] = 1.0f + i;
+  EXPECT_EQ(out.size(), 40u);
+  EXPECT_EQ(place[39], 0);  // padding zeroed
+  EXPECT_NO_THROW(out.Put(std::uint64_t{1}));  // 48: exactly full
+  EXPECT_EQ(out.size(), 48u);
+  EXPECT_THROW(out.Put(std::uint8_t{1}), InternalError);
+  EXPECT_THROW(out.Extend<Real>(1), InternalError);
+}
+
+TEST(WireTest, ReaderOverMemoryReadsWhatAFixedWriterWrote) {
+  alignas(8) char place[64];
+  std::memset(place, 0x5a, sizeof(place));
+  FrameWriter out(place, sizeof(place));
+  out.Put(ReplyPlace{128, 4096});
+  const Key keys[] = {MakeKey(kFieldUser, 1), MakeKey(kFieldItem, 2)};
+  out.PutArray(keys, 2);
+  FrameReader in(place, out.size(), "placed frame");
+  const auto p = in.Get<ReplyPlace>();
+  EXPECT_EQ(p.offset, 128u);
+  EXPECT_EQ(p.bytes, 4096u);
+  const Key* read = in.GetArray<Key>(2);
+  EXPECT_EQ(read[1], keys[1]);
+  EXPECT_TRUE(in.done());
+  EXPECT_THROW(in.Get<std::uint8_t>(), InputError);  // the reader stops at the size it was given
+}
+
 }  // namespace
 }  // namespace recsys

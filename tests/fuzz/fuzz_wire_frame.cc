@@ -2,7 +2,9 @@
 // is one pull or push frame (common/wire.h) from a worker, handed to the real
 // server loop (ps/server_loop.cc, RunServer) over in-process transports, so
 // FrameReader, the server's section parsing and ServerShard's key checks run
-// as in a job. A frame must be served or refused with InputError.
+// as in a job. A frame must be served or refused with InputError. The
+// worker has a shared area (1 MiB), so a pull's reply place is checked and
+// written as in a job.
 //
 // Input: byte 0 picks the mode (bit 0: --sync; bits 1-2: pull, push, eval
 // pull, push; bits 3-4: sgd, adagrad, adam, adam), the rest is the frame.
@@ -58,8 +60,9 @@ void WriteSeed(const std::string& dir, const char* name, std::uint8_t mode, cons
 }
 
 // A frame of every table: two embedding rows, every dense row, one bias row;
-// with gradients (a push) or without (a pull).
-Bytes SeedFrame(std::uint64_t request, bool push) {
+// with gradients (a push) or without (a pull, whose reply goes to `place` in
+// the worker's shared area when place.bytes > 0).
+Bytes SeedFrame(std::uint64_t request, bool push, ReplyPlace place = ReplyPlace()) {
   const std::vector<TableSpec> tables = Tables();
   const std::vector<std::vector<Key>> keys = {
       {MakeKey(kFieldUser, 7), MakeKey(kFieldItem, 3)},
@@ -71,6 +74,7 @@ Bytes SeedFrame(std::uint64_t request, bool push) {
   header.request = request;
   header.sections = static_cast<std::uint32_t>(tables.size());
   out.Put(header);
+  if (!push) out.Put(place);
   for (std::size_t t = 0; t < tables.size(); ++t) {
     SectionHeader section;
     section.table = static_cast<std::uint32_t>(t);
@@ -95,6 +99,7 @@ extern "C" int LLVMFuzzerInitialize(int* /*argc*/, char*** /*argv*/) {
   WriteSeed(dir, "push_adagrad_sync", 1 | (1 << 1) | (1 << 3), SeedFrame(3, true));
   WriteSeed(dir, "eval_pull_sync", 1 | (2 << 1), SeedFrame(4, false));
   WriteSeed(dir, "push_sgd", (3 << 1), SeedFrame(5, true));
+  WriteSeed(dir, "pull_placed", 0 << 1, SeedFrame(6, false, ReplyPlace{64, 4096}));
   std::exit(0);
 }
 
@@ -109,7 +114,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   config.lr = 0.01f;
   const Topology topology(3, 1);  // rank 0 coordinator, 1 server, 2 worker
 
-  auto transports = MakeLocalTransports(3);
+  auto transports = MakeLocalTransports(3, std::size_t{1} << 20);
   Transport& coordinator = *transports[0];
   Transport& server = *transports[1];
   Transport& worker = *transports[2];

@@ -12,6 +12,7 @@
 #include <condition_variable>
 #include <cstring>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <stdexcept>
 #include <string>
@@ -25,6 +26,7 @@
 #include "common/table_spec.h"
 #include "common/topology.h"
 #include "common/transport.h"
+#include "common/wire.h"
 #include "ps/coordinator.h"
 #include "ps/optimizer.h"
 #include "ps/server_loop.h"
@@ -75,13 +77,18 @@ class Watchdog {
 };
 
 // RunLocalRanks under a watchdog held by rank 0.
-void RunWithDeadline(int n, const std::function<void(int rank, Transport& transport)>& fn) {
+// Each rank has a shared area of `area_bytes` (0: none).
+void RunWithDeadline(int n, const std::function<void(int rank, Transport& transport)>& fn,
+                     std::size_t area_bytes = kDefaultSharedAreaBytes) {
   try {
-    RunLocalRanks(n, [&](int rank, Transport& t) {
-      if (rank != 0) return fn(rank, t);
-      Watchdog watchdog(&t, kDeadlineSeconds);
-      fn(rank, t);
-    });
+    RunLocalRanks(
+        n,
+        [&](int rank, Transport& t) {
+          if (rank != 0) return fn(rank, t);
+          Watchdog watchdog(&t, kDeadlineSeconds);
+          fn(rank, t);
+        },
+        area_bytes);
   } catch (const TransportAborted& e) {
     if (e.code() == kDeadlineCode) throw std::runtime_error("the local job did not finish before the deadline");
     throw;
@@ -134,7 +141,8 @@ Config ServerConfig(const std::string& optimizer, float lr) {
 // and Stop once the client is done), ranks 1..servers as RunServer, and
 // `client` on the one worker rank. Returns the servers' stats.
 std::vector<ServerStats> RunWithServers(int servers, const std::vector<TableSpec>& tables, const Config& config,
-                                        const std::function<void(PsClient& client)>& client) {
+                                        const std::function<void(PsClient& client)>& client,
+                                        std::size_t area_bytes = kDefaultSharedAreaBytes) {
   const int n = servers + 2;
   const Topology topology(n, servers);
   std::vector<ServerStats> stats;
@@ -163,7 +171,7 @@ std::vector<ServerStats> RunWithServers(int servers, const std::vector<TableSpec
         break;
       }
     }
-  });
+  }, area_bytes);
   return stats;
 }
 
@@ -254,7 +262,10 @@ TEST(PsClientTest, PullEqualsInitRowForAnyNumberOfServers) {
 // kSliceKeys = 2048 keys, counted over the pull's tables), letting MPI move
 // earlier replies in between: the rows must be the same as served whole,
 // for rows that exist and rows that do not, for two tables, for pulls of a
-// multiple of the slice and not, with several pulls in flight.
+// multiple of the slice and not, with several pulls in flight. And whether
+// the replies are written into the worker's shared area (the default here:
+// the local ranks share memory), sent as messages (no area), or some of each
+// (an area with room for one reply at a time).
 TEST(PsClientTest, LargePullsReturnEveryRowWithSeveralInFlight) {
   const std::vector<TableSpec> tables = {Spec(0, "emb", 3, InitKind::kNormal, 0.1f),
                                          Spec(1, "linear", 1, InitKind::kUniform, 0.3f)};
@@ -267,15 +278,38 @@ TEST(PsClientTest, LargePullsReturnEveryRowWithSeveralInFlight) {
     for (std::size_t i = 0; i < keys.size(); i += 3) pushed.push_back(keys[i]);
     const ParamBuffers g = Gradients(tables, pushed, 0);
     for (int servers : {1, 2}) {
-      SCOPED_TRACE(std::to_string(count) + " keys, servers " + std::to_string(servers));
+     // One server's reply: 16 + 2 * 8 bytes of headers, then its rows.
+     const std::size_t reply = 32 + (count + servers - 1) / servers * 4 * 4;
+     for (std::size_t area : {kDefaultSharedAreaBytes, std::size_t{0}, reply + reply / 4}) {
+      SCOPED_TRACE(std::to_string(count) + " keys, servers " + std::to_string(servers) + ", area " + std::to_string(area));
       std::vector<ParamBuffers> rows(3);
-      RunWithServers(servers, tables, ServerConfig("sgd", 1.0f), [&](PsClient& ps) {
-        ps.Push(pushed, g);
-        ps.WaitPushes(0);
-        PsClient::Ticket last = 0;
-        for (auto& r : rows) last = ps.Pull(keys, &r);
-        for (PsClient::Ticket t = last - 2; t <= last; ++t) ps.Wait(t);
-      });
+      std::uint64_t placed = 0;
+      const std::vector<ServerStats> stats = RunWithServers(
+          servers, tables, ServerConfig("sgd", 1.0f),
+          [&](PsClient& ps) {
+            ps.Push(pushed, g);
+            ps.WaitPushes(0);
+            PsClient::Ticket last = 0;
+            for (auto& r : rows) last = ps.Pull(keys, &r);
+            for (PsClient::Ticket t = last - 2; t <= last; ++t) ps.Wait(t);
+            placed = ps.placed_replies();
+          },
+          area);
+      std::uint64_t served_placed = 0;
+      for (const ServerStats& s : stats) served_placed += s.pull_replies_placed;
+      EXPECT_EQ(served_placed, placed);
+      const std::uint64_t replies = 3 * static_cast<std::uint64_t>(servers);
+      if (area == kDefaultSharedAreaBytes) {
+        EXPECT_EQ(placed, replies);
+      } else if (area == 0) {
+        EXPECT_EQ(placed, 0u);
+      } else {
+        // Room for one server's reply at a time: the first pull's replies
+        // (one server) or some of them (two: the area is full after one),
+        // then messages while it is held.
+        EXPECT_GE(placed, 1u);
+        EXPECT_LT(placed, replies);
+      }
       for (const ParamBuffers& r : rows) {
         for (std::size_t t = 0; t < tables.size(); ++t) {
           const std::size_t width = static_cast<std::size_t>(tables[t].width);
@@ -290,8 +324,85 @@ TEST(PsClientTest, LargePullsReturnEveryRowWithSeveralInFlight) {
           }
         }
       }
+     }
     }
   }
+}
+
+// A pull may offer a place in the worker's shared area for its reply; the
+// server writes there only a frame that fits, inside the area, and refuses
+// any other place as bad input naming the rank (it comes off the wire).
+TEST(PsClientTest, ServerWritesAReplyOnlyIntoAPlaceThatHoldsIt) {
+  const std::vector<TableSpec> tables = {Spec(0, "emb", 4, InitKind::kNormal, 0.1f)};
+  const Topology topology(3, 1);  // coordinator, server, worker
+  const std::size_t area_bytes = std::size_t{1} << 20;
+  const std::vector<Key> keys = {MakeKey(kFieldItem, 1), MakeKey(kFieldItem, 2), MakeKey(kFieldItem, 3)};
+  const std::size_t reply = 16 + 8 + keys.size() * 4 * sizeof(Real);  // 72 bytes
+  // Serves one pull offering `place`; returns the server's error, or "" and
+  // the note in *note.
+  const auto serve = [&](ReplyPlace place, Message* note, std::vector<Transport*>* keep_area,
+                         std::vector<std::unique_ptr<Transport>>* transports) -> std::string {
+    *transports = MakeLocalTransports(3, area_bytes);
+    Transport& coordinator = *(*transports)[0];
+    Transport& worker = *(*transports)[2];
+    keep_area->assign({&worker});
+    SetupMessage setup;
+    setup.tables = tables;
+    SendControl(coordinator, 1, kTagSetup, setup);
+    Bytes frame;
+    FrameWriter out(&frame);
+    FrameHeader header;
+    header.request = 42;
+    header.sections = 1;
+    out.Put(header);
+    out.Put(place);
+    out.Put(SectionHeader{0, static_cast<std::uint32_t>(keys.size())});
+    out.PutArray(keys.data(), keys.size());
+    worker.Send(1, kTagPull, std::move(frame));
+    Command stop;
+    stop.kind = Command::kStop;
+    SendControl(coordinator, 1, kTagCommand, stop);
+    try {
+      RunServer(*(*transports)[1], topology, ServerConfig("sgd", 0.1f));
+    } catch (const InputError& e) {
+      return e.what();
+    }
+    EXPECT_TRUE(worker.TryRecv(1, kTagPullReply, note));
+    return "";
+  };
+  std::vector<Transport*> worker;
+  std::vector<std::unique_ptr<Transport>> transports;
+  Message note;
+
+  // A place that holds the reply: the frame is there, the note says so.
+  ASSERT_EQ(serve(ReplyPlace{4096, reply}, &note, &worker, &transports), "");
+  FrameReader in(note.data, "note");
+  const auto done = in.Get<FrameHeader>();
+  EXPECT_EQ(done.request, 42u);
+  EXPECT_EQ(done.step, kReplyPlaced);
+  EXPECT_EQ(in.Get<std::uint64_t>(), reply);
+  const SharedArea area = worker[0]->OwnArea();
+  FrameReader placed(area.data + 4096, reply, "placed reply");
+  EXPECT_EQ(placed.Get<FrameHeader>().request, 42u);
+  const auto section = placed.Get<SectionHeader>();
+  EXPECT_EQ(section.n, keys.size());
+  const Real* rows = placed.GetArray<Real>(keys.size() * 4);
+  for (std::size_t i = 0; i < keys.size(); ++i) {
+    EXPECT_EQ(std::vector<Real>(rows + i * 4, rows + i * 4 + 4), Init(tables[0], keys[i])) << i;
+  }
+
+  // No place: a reply message with the rows.
+  ASSERT_EQ(serve(ReplyPlace{0, 0}, &note, &worker, &transports), "");
+  EXPECT_EQ(note.data.size(), reply);
+
+  // Places the server must refuse.
+  EXPECT_NE(serve(ReplyPlace{4096, reply - 8}, &note, &worker, &transports).find("offers a place of 64 bytes for a reply of 72"),
+            std::string::npos);
+  EXPECT_NE(serve(ReplyPlace{area_bytes - 64, reply}, &note, &worker, &transports).find("of its shared area"),
+            std::string::npos);
+  EXPECT_NE(serve(ReplyPlace{~std::uint64_t{0} - 8, reply}, &note, &worker, &transports).find("pull from rank 2 offers"),
+            std::string::npos);
+  EXPECT_NE(serve(ReplyPlace{4100, reply}, &note, &worker, &transports).find("at offset 4100"), std::string::npos);
 }
 
 TEST(PsClientTest, DenseBlockIsPulledWholeForAnyBatch) {

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Pull replies from a server on the worker's node are written into the
+# worker's shared area (common/transport.h, "Shared areas") instead of sent
+# as messages: a job reports them (pull_replies_placed), gives exactly the
+# results of a job whose replies are all messages (RECSYS_SHARED_AREA_MB=0,
+# --sync runs repeat exactly), and a bad RECSYS_SHARED_AREA_MB stops the job
+# with a message naming it.
+source "$(dirname "$0")/lib.sh"
+placed() {
+  python3 - "$1" <<'PY'
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+servers = rows[-2]["servers"]
+print(sum(s["pull_replies_placed"] for s in servers), sum(s["pull_requests"] for s in servers))
+PY
+}
+for model in mf neumf; do
+  args=(--model "$model" --sync --epochs 2 --users 300 --items 200 --dim 16 --servers 2)
+  run_job 5 "${args[@]}" --metrics-out "$work/area.jsonl" || fail "$model: job with areas"
+  read -r n total < <(placed "$work/area.jsonl")
+  # Every training batch's reply is above PsClient::kMinPlacedBytes (4 KiB).
+  [ "$n" -gt 0 ] && [ "$n" -le "$total" ] || fail "$model: $n of $total pull replies placed"
+  grep -q "in shared memory" "$work/out.txt" || fail "$model: the server report does not count placed replies"
+  RECSYS_SHARED_AREA_MB=0 run_job 5 "${args[@]}" --metrics-out "$work/msg.jsonl" || fail "$model: job without areas"
+  read -r n total < <(placed "$work/msg.jsonl")
+  [ "$n" -eq 0 ] && [ "$total" -gt 0 ] || fail "$model: $n of $total replies placed without areas"
+  same_metrics "$work/area.jsonl" "$work/msg.jsonl" || fail "$model: placed replies changed the results"
+done
+for bad in abc -1 12x 99999999999; do
+  if RECSYS_SHARED_AREA_MB="$bad" run_job 3 --epochs 1 --users 50 --items 40; then
+    fail "RECSYS_SHARED_AREA_MB=$bad was accepted"
+  fi
+  grep -q "RECSYS_SHARED_AREA_MB=$bad: expected a whole number of MiB" "$work/out.txt" \
+    || fail "no clear error for RECSYS_SHARED_AREA_MB=$bad"
+done
+echo "ok"
