@@ -2,7 +2,9 @@
 // mutex. Used by tests of the server, client and worker logic.
 #include <sys/mman.h>
 
+#include <atomic>
 #include <condition_variable>
+#include <cstdint>
 #include <deque>
 #include <exception>
 #include <mutex>
@@ -18,7 +20,8 @@ class LocalHub {
  public:
   // Reserves an area of `area_bytes` per rank: address space only, pages
   // are backed as they are first written (as the MPI backend's memfd).
-  LocalHub(int n, std::size_t area_bytes) : boxes_(static_cast<std::size_t>(n)) {
+  LocalHub(int n, std::size_t area_bytes)
+      : boxes_(static_cast<std::size_t>(n)), read_counts_(static_cast<std::size_t>(n) * static_cast<std::size_t>(n)) {
     if (area_bytes == 0) return;
     for (int r = 0; r < n; ++r) {
       void* p = mmap(nullptr, area_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
@@ -30,6 +33,11 @@ class LocalHub {
   LocalHub& operator=(const LocalHub&) = delete;
   ~LocalHub() {
     for (const SharedArea& a : areas_) munmap(a.data, a.size);
+  }
+
+  // How many replies `writer` placed in `owner`'s area the owner has read.
+  std::atomic<std::uint64_t>& ReadCount(int owner, int writer) {
+    return read_counts_[static_cast<std::size_t>(owner) * boxes_.size() + static_cast<std::size_t>(writer)];
   }
 
   SharedArea Area(int rank) const {
@@ -75,13 +83,15 @@ class LocalHub {
   // State below is protected by mu_.
   std::vector<std::deque<Message>> boxes_;
   std::vector<SharedArea> areas_;  // per rank; constant after construction
+  std::vector<std::atomic<std::uint64_t>> read_counts_;  // (owner, writer), ReadCount
   bool aborted_ = false;
   int abort_code_ = 0;
 };
 
 class LocalTransport final : public Transport {
  public:
-  LocalTransport(std::shared_ptr<LocalHub> hub, int rank, int size) : hub_(std::move(hub)), rank_(rank), size_(size) {}
+  LocalTransport(std::shared_ptr<LocalHub> hub, int rank, int size)
+      : hub_(std::move(hub)), rank_(rank), size_(size), placed_(static_cast<std::size_t>(size), 0) {}
 
   int rank() const override { return rank_; }
   int size() const override { return size_; }
@@ -100,6 +110,31 @@ class LocalTransport final : public Transport {
 
   void FlushSends() override {}
 
+  bool SendsInFlight() override {
+    for (std::size_t i = 0; i < unread_owners_.size();) {
+      const int owner = unread_owners_[i];
+      if (hub_->ReadCount(owner, rank_).load(std::memory_order_acquire) == placed_[static_cast<std::size_t>(owner)]) {
+        unread_owners_[i] = unread_owners_.back();
+        unread_owners_.pop_back();
+      } else {
+        ++i;
+      }
+    }
+    return !unread_owners_.empty();
+  }
+
+  void PlacedInto(int owner) override {
+    if (owner < 0 || owner >= size_ || hub_->Area(owner).empty()) return;
+    if (placed_[static_cast<std::size_t>(owner)]++ == hub_->ReadCount(owner, rank_).load(std::memory_order_acquire)) {
+      unread_owners_.push_back(owner);
+    }
+  }
+
+  void AreaRead(int writer) override {
+    if (writer < 0 || writer >= size_) return;
+    hub_->ReadCount(rank_, writer).fetch_add(1, std::memory_order_release);
+  }
+
   SharedArea OwnArea() override { return hub_->Area(rank_); }
   SharedArea PeerArea(int peer) override { return hub_->Area(peer); }
   bool SharesNodeWith(int peer) const override { return peer >= 0 && peer < size_; }
@@ -108,6 +143,8 @@ class LocalTransport final : public Transport {
   std::shared_ptr<LocalHub> hub_;
   int rank_;
   int size_;
+  std::vector<std::uint64_t> placed_;  // per rank: replies placed in its area
+  std::vector<int> unread_owners_;     // ranks that may not have read all of them
 };
 
 }  // namespace

@@ -110,7 +110,20 @@ class MpiTransport final : public Transport {
     while (ReapSends() > 0) backoff.Wait();
   }
 
-  bool SendsInFlight() override { return ReapSends() > 0; }
+  bool SendsInFlight() override { return ReapSends() > 0 || PlacedUnread(); }
+
+  void PlacedInto(int owner) override {
+    if (owner < 0 || owner >= size_ || peer_state_[static_cast<std::size_t>(owner)] != 1) return;
+    if (placed_[static_cast<std::size_t>(owner)]++ == ReadCount(owner)) unread_owners_.push_back(owner);
+  }
+
+  void AreaRead(int writer) override {
+    if (own_map_.base == nullptr || writer < 0 || writer >= size_) return;
+    std::uint64_t* count = Counter(own_map_.base, writer);
+    // Release: the owner's reads of the reply happen before the writer sees
+    // the count (and may then write there again, once offered).
+    __atomic_store_n(count, __atomic_load_n(count, __ATOMIC_RELAXED) + 1, __ATOMIC_RELEASE);
+  }
 
   Bytes SpareBuffer() override {
     if (spare_.empty()) return Bytes();
@@ -125,6 +138,29 @@ class MpiTransport final : public Transport {
     Bytes data;
     MPI_Request request;
   };
+
+  // In an area's header: where the owner counts the replies of `writer` it
+  // has read (one 8-byte counter per rank of the job, after the cookie).
+  static std::uint64_t* Counter(char* base, int writer) {
+    return reinterpret_cast<std::uint64_t*>(base + 64 + 8 * static_cast<std::size_t>(writer));
+  }
+  // The count `owner` has published of our replies it has read.
+  std::uint64_t ReadCount(int owner) const {
+    return __atomic_load_n(Counter(peer_maps_[static_cast<std::size_t>(owner)].base, rank_), __ATOMIC_ACQUIRE);
+  }
+  // Whether an owner has not yet read every reply placed in its area.
+  bool PlacedUnread() {
+    for (std::size_t i = 0; i < unread_owners_.size();) {
+      const int owner = unread_owners_[i];
+      if (ReadCount(owner) == placed_[static_cast<std::size_t>(owner)]) {
+        unread_owners_[i] = unread_owners_.back();
+        unread_owners_.pop_back();
+      } else {
+        ++i;
+      }
+    }
+    return !unread_owners_.empty();
+  }
 
   // Completes finished sends, oldest first; returns how many are left.
   std::size_t ReapSends() {
@@ -161,8 +197,9 @@ class MpiTransport final : public Transport {
     char* base = nullptr;
     std::size_t bytes = 0;
   };
-  // An area starts with this header (the cookie); the rest is the SharedArea.
-  static constexpr std::size_t kAreaHeader = 64;
+  // An area starts with a header: the cookie, then the read counters
+  // (Counter), in whole pages; the rest is the SharedArea.
+  std::size_t AreaHeader() const { return (64 + 8 * static_cast<std::size_t>(size_) + 4095) / 4096 * 4096; }
 
   int rank_ = 0;
   int size_ = 0;
@@ -172,6 +209,8 @@ class MpiTransport final : public Transport {
   std::vector<AreaInfo> peers_;  // per world rank
   std::vector<Mapping> peer_maps_;  // per world rank, once mapped
   std::vector<std::int8_t> peer_state_;  // per world rank: 0 not tried, 1 mapped, -1 cannot
+  std::vector<std::uint64_t> placed_;  // per world rank: replies we placed in its area
+  std::vector<int> unread_owners_;     // ranks that may not have read all of them
   std::vector<Bytes> spare_;
   // std::deque keeps element addresses stable as we push to the back, so the
   // buffers MPI is reading from never move.
@@ -182,9 +221,11 @@ void MpiTransport::SetUpAreas(MPI_Comm node, std::size_t bytes) {
   peers_.assign(static_cast<std::size_t>(size_), AreaInfo());
   peer_maps_.assign(static_cast<std::size_t>(size_), Mapping());
   peer_state_.assign(static_cast<std::size_t>(size_), 0);
+  placed_.assign(static_cast<std::size_t>(size_), 0);
+  const std::size_t header = AreaHeader();
   // Best effort: a rank without an area gets its replies as messages.
   AreaInfo mine;
-  if (bytes > 2 * kAreaHeader) {
+  if (bytes > 2 * header) {
     own_fd_ = memfd_create("recsys-area", MFD_CLOEXEC);
     if (own_fd_ >= 0 && ftruncate(own_fd_, static_cast<off_t>(bytes)) == 0) {
       void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, own_fd_, 0);
@@ -193,7 +234,7 @@ void MpiTransport::SetUpAreas(MPI_Comm node, std::size_t bytes) {
         std::random_device random;
         mine.cookie = (std::uint64_t{random()} << 32) ^ random() ^ static_cast<std::uint64_t>(getpid());
         std::memcpy(own_map_.base, &mine.cookie, sizeof(mine.cookie));
-        own_ = SharedArea{own_map_.base + kAreaHeader, bytes - kAreaHeader};
+        own_ = SharedArea{own_map_.base + header, bytes - header};
         mine.pid = static_cast<std::int32_t>(getpid());
         mine.fd = own_fd_;
         mine.bytes = bytes;
@@ -229,7 +270,7 @@ SharedArea MpiTransport::PeerArea(int peer) {
   if (peer_state_[p] == 0) {
     peer_state_[p] = -1;
     const AreaInfo& info = peers_[p];
-    if (info.pid != 0 && info.bytes > 2 * kAreaHeader) {
+    if (info.pid != 0 && info.bytes > 2 * AreaHeader()) {
       // The owner's memfd, reached through its /proc entry: no file is
       // ever created, so none is left behind by a job that dies.
       const std::string path = "/proc/" + std::to_string(info.pid) + "/fd/" + std::to_string(info.fd);
@@ -252,7 +293,7 @@ SharedArea MpiTransport::PeerArea(int peer) {
     }
   }
   if (peer_state_[p] != 1) return SharedArea();
-  return SharedArea{peer_maps_[p].base + kAreaHeader, peer_maps_[p].bytes - kAreaHeader};
+  return SharedArea{peer_maps_[p].base + AreaHeader(), peer_maps_[p].bytes - AreaHeader()};
 }
 
 // Open MPI's shared-memory transport (vader) sends messages above its 4 KiB

@@ -285,6 +285,7 @@ class Server {
       note_out.Put(done);
       note_out.Put(static_cast<std::uint64_t>(out.size()));
       ++placed_replies_;
+      transport_.PlacedInto(m.source);
       transport_.Send(m.source, kTagPullReply, std::move(note));
       return;
     }

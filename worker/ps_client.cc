@@ -298,7 +298,8 @@ void PsClient::HandlePullReply(const Message& m) {
   // place this pull offered it.
   const char* frame = m.data.data();
   std::size_t frame_bytes = m.data.size();
-  if (header.step == kReplyPlaced) {
+  const bool in_area = header.step == kReplyPlaced;
+  if (in_area) {
     const auto written = note.Get<std::uint64_t>();
     if (place.bytes == 0 || written > place.bytes || written < sizeof(FrameHeader)) {
       throw InputError(Concat("pull reply from rank ", m.source, " says it wrote ", written, " bytes into a place of ",
@@ -333,6 +334,7 @@ void PsClient::HandlePullReply(const Message& m) {
     }
   }
   pulled_bytes_ += frame_bytes;
+  if (in_area) transport_->AreaRead(m.source);  // the server may stop polling for it
   if (place.bytes > 0) {  // read (or not used: the server could not reach the area)
     transport_->ReleaseInArea(static_cast<std::size_t>(place.offset));
     place = ReplyPlace();

@@ -487,5 +487,38 @@ TEST(ControlTest, GarbageIsAnInputError) {
   }
 }
 
+
+// Local ranks share memory: every rank's area is the same memory from every
+// rank, and a reply placed in it is in flight (SendsInFlight) until its
+// owner has read it.
+TEST(TransportTest, LocalAreasAreSharedAndPlacedRepliesAreInFlightUntilRead) {
+  auto transports = MakeLocalTransports(3, std::size_t{1} << 16);
+  Transport& owner = *transports[0];
+  Transport& writer = *transports[2];
+  ASSERT_EQ(owner.OwnArea().size, std::size_t{1} << 16);
+  EXPECT_EQ(writer.PeerArea(0).data, owner.OwnArea().data);
+  EXPECT_TRUE(writer.SharesNodeWith(0));
+  std::size_t offset = 1;
+  ASSERT_TRUE(owner.PlaceInArea(100, &offset));
+  EXPECT_EQ(offset, 0u);
+  std::memcpy(writer.PeerArea(0).data + offset, "placed", 7);
+  EXPECT_FALSE(writer.SendsInFlight());
+  writer.PlacedInto(0);
+  writer.PlacedInto(0);
+  EXPECT_TRUE(writer.SendsInFlight());
+  EXPECT_STREQ(owner.OwnArea().data + offset, "placed");
+  owner.AreaRead(2);
+  EXPECT_TRUE(writer.SendsInFlight());  // one of two read
+  owner.AreaRead(2);
+  EXPECT_FALSE(writer.SendsInFlight());
+  owner.ReleaseInArea(offset);
+  // No areas: nothing to place, and nothing is ever in flight.
+  auto none = MakeLocalTransports(2, 0);
+  EXPECT_TRUE(none[0]->OwnArea().empty());
+  EXPECT_FALSE(none[0]->PlaceInArea(8, &offset));
+  none[1]->PlacedInto(0);
+  EXPECT_FALSE(none[1]->SendsInFlight());
+}
+
 }  // namespace
 }  // namespace recsys

@@ -6,6 +6,7 @@
 // source and tag, for one tag at a time or for one source at a time. Exits
 // non-zero naming the first message that does not.
 #include <algorithm>
+#include <chrono>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -77,6 +78,40 @@ Message RecvOrFail(Transport& t, int source, int tag) {
   return m;
 }
 
+// Shared areas (one node): each sender writes a pattern into rank 0's area
+// and says where; until rank 0 has read it (AreaRead) the sender's
+// SendsInFlight stays true, and afterwards turns false.
+void CheckAreas(Transport& t, int senders) {
+  constexpr std::size_t kBlock = 4096;
+  if (t.rank() == 0) {
+    const SharedArea area = t.OwnArea();
+    if (area.size < kBlock * static_cast<std::size_t>(senders + 1)) Fail("rank 0 has no shared area");
+    for (int i = 0; i < senders; ++i) {
+      const Message note = RecvOrFail(t, Transport::kAnySource, kTagA);
+      const std::size_t at = kBlock * static_cast<std::size_t>(note.source);
+      for (std::size_t j = 0; j < kBlock; ++j) {
+        if (area.data[at + j] != static_cast<char>(note.source * 31 + j)) {
+          Fail("byte " + std::to_string(j) + " that rank " + std::to_string(note.source) + " wrote into the area");
+        }
+      }
+      t.AreaRead(note.source);
+    }
+    return;
+  }
+  if (!t.SharesNodeWith(0)) Fail("rank 0 is not seen on this node");
+  const SharedArea area = t.PeerArea(0);
+  if (area.size < kBlock * static_cast<std::size_t>(senders + 1)) Fail("cannot map rank 0's shared area");
+  for (std::size_t j = 0; j < kBlock; ++j) area.data[kBlock * static_cast<std::size_t>(t.rank()) + j] = static_cast<char>(t.rank() * 31 + j);
+  t.PlacedInto(0);
+  t.Send(0, kTagA, Bytes(8));
+  const auto start = std::chrono::steady_clock::now();
+  Backoff backoff;
+  while (t.SendsInFlight()) {
+    if (std::chrono::steady_clock::now() - start > std::chrono::seconds(60)) Fail("the placed block was never marked read");
+    backoff.Wait(/*may_sleep=*/true);
+  }
+}
+
 int Main(int argc, char** argv) {
   auto transport = MakeMpiTransport(&argc, &argv);
   Transport& t = *transport;
@@ -136,6 +171,7 @@ int Main(int argc, char** argv) {
            std::to_string(extra.source));
     }
   }
+  CheckAreas(t, senders);
   if (t.rank() == 0) std::printf("transport_check: ok (%d senders, %zu messages each, 3 rounds)\n", senders, count);
   t.Barrier();
   FinalizeMpi();
