@@ -101,13 +101,12 @@ class Transport {
   // allocating (and, above malloc's mmap threshold, page-faulting) each one.
   virtual Bytes SpareBuffer() { return Bytes(); }
 
-  // Whether a Send has not yet been handed over (or a placed reply not yet
-  // read, PlacedInto). A message above the
-  // shared-memory eager limit (256 KiB by default, MakeMpiTransport) moves
-  // in fragments only while the sender is inside MPI calls, so a waiting
-  // rank with sends in flight should keep polling (Backoff::Wait with
-  // may_sleep false): its receiver is usually waiting for exactly that
-  // message.
+  // Whether a Send has not yet been handed over (or a large placed reply
+  // not yet read, PlacedInto). A message above the shared-memory eager
+  // limit (256 KiB by default, MakeMpiTransport) moves in fragments only
+  // while the sender is inside MPI calls, so a waiting rank with sends in
+  // flight should keep polling (Backoff::Wait with may_sleep false): its
+  // receiver is usually waiting for exactly that message.
   virtual bool SendsInFlight() { return false; }
 
   // ---- Shared areas: node-local memory for large replies ----
@@ -118,8 +117,9 @@ class Transport {
   // writes the reply where the worker reads it and sends only a short
   // message, instead of a reply that MPI copies into shared memory and out
   // again. Writes into an area become visible to its owner through the
-  // message sent after them (the writer fences with release before Send,
-  // the owner with acquire after TryRecv).
+  // message sent after them: MPI's (or the local hub's) own synchronisation
+  // of that message orders them; the release and acquire fences at either
+  // end only state the intent.
 
   // This rank's area; empty when it has none (disabled, or the backend
   // cannot share memory).
@@ -131,17 +131,22 @@ class Transport {
   // Whether `peer` is on this rank's node, so that it may be able to write
   // this rank's area (PeerArea on its side tells for sure).
   virtual bool SharesNodeWith(int /*peer*/) const { return false; }
-  // A reply that this rank wrote into `owner`'s area is, until the owner
-  // has read it (AreaRead), in flight like a message not yet handed over:
-  // SendsInFlight is true, so a waiting writer keeps polling instead of
-  // sleeping. (A server that slept as soon as its short note was sent slept
-  // through its worker's next request, the worker then through the next
-  // reply, and both sides' backoff grew: 10,000-row pulls one at a time
-  // took ~4.8 ms instead of ~0.2.) PlacedInto is called before the Send
-  // that tells the owner; AreaRead once the owner has read what `writer`
-  // placed.
-  virtual void PlacedInto(int /*owner*/) {}
+  // A reply of `bytes` that this rank wrote into `owner`'s area. One larger
+  // than the eager limit is, until the owner has read it (AreaRead), in
+  // flight like the message it replaces: SendsInFlight is true, so a
+  // waiting writer keeps polling instead of sleeping. (A server that slept
+  // as soon as its short note was sent slept through its worker's next
+  // request, the worker then through the next reply, and both sides'
+  // backoff grew: 10,000-row pulls one at a time took ~4.8 ms instead of
+  // ~0.2.) Smaller ones, like eager messages, are not: a worker with its
+  // next batch's reply in hand computes for milliseconds before reading
+  // it, and the server should sleep meanwhile. PlacedInto is called before
+  // the Send that tells the owner; AreaRead once the owner has read a reply
+  // `writer` placed (every one, in the order they came).
+  virtual void PlacedInto(int /*owner*/, std::size_t /*bytes*/) {}
   virtual void AreaRead(int /*writer*/) {}
+  // Blocks of this rank's area in use (PlaceInArea, not yet released).
+  std::size_t AreaBlocksInUse() const { return area_blocks_.blocks(); }
   // Blocks of OwnArea() for replies this rank asks peers to write there
   // (first fit, AreaAllocator). Place returns false when the area has no
   // room (or there is none); Release frees a placed block once read.

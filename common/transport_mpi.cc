@@ -112,9 +112,13 @@ class MpiTransport final : public Transport {
 
   bool SendsInFlight() override { return ReapSends() > 0 || PlacedUnread(); }
 
-  void PlacedInto(int owner) override {
+  void PlacedInto(int owner, std::size_t bytes) override {
     if (owner < 0 || owner >= size_ || peer_state_[static_cast<std::size_t>(owner)] != 1) return;
-    if (placed_[static_cast<std::size_t>(owner)]++ == ReadCount(owner)) unread_owners_.push_back(owner);
+    const std::size_t o = static_cast<std::size_t>(owner);
+    ++placed_[o];
+    if (bytes <= eager_limit_) return;
+    if (must_read_[o] <= ReadCount(owner)) unread_owners_.push_back(owner);  // not listed yet
+    must_read_[o] = placed_[o];
   }
 
   void AreaRead(int writer) override {
@@ -148,11 +152,13 @@ class MpiTransport final : public Transport {
   std::uint64_t ReadCount(int owner) const {
     return __atomic_load_n(Counter(peer_maps_[static_cast<std::size_t>(owner)].base, rank_), __ATOMIC_ACQUIRE);
   }
-  // Whether an owner has not yet read every reply placed in its area.
+  // Whether an owner has not yet read a large reply placed in its area.
+  // (Reads come in the order of the placements: the owner reads a server's
+  // replies in the order of its messages.)
   bool PlacedUnread() {
     for (std::size_t i = 0; i < unread_owners_.size();) {
       const int owner = unread_owners_[i];
-      if (ReadCount(owner) == placed_[static_cast<std::size_t>(owner)]) {
+      if (ReadCount(owner) >= must_read_[static_cast<std::size_t>(owner)]) {
         unread_owners_[i] = unread_owners_.back();
         unread_owners_.pop_back();
       } else {
@@ -188,10 +194,10 @@ class MpiTransport final : public Transport {
   // /proc/<pid>/fd/<fd> and checks that the area starts with `cookie` (so a
   // reused pid, or a pid of another namespace, is never taken for it).
   struct AreaInfo {
-    std::int32_t pid = 0;  // 0: not on this node, or no area
+    std::int32_t pid = 0;  // 0: not on this node
     std::int32_t fd = -1;
     std::uint64_t cookie = 0;
-    std::uint64_t bytes = 0;  // of the whole mapping, header included
+    std::uint64_t bytes = 0;  // of the whole mapping, header included; 0: no area
   };
   struct Mapping {
     char* base = nullptr;
@@ -209,8 +215,10 @@ class MpiTransport final : public Transport {
   std::vector<AreaInfo> peers_;  // per world rank
   std::vector<Mapping> peer_maps_;  // per world rank, once mapped
   std::vector<std::int8_t> peer_state_;  // per world rank: 0 not tried, 1 mapped, -1 cannot
-  std::vector<std::uint64_t> placed_;  // per world rank: replies we placed in its area
-  std::vector<int> unread_owners_;     // ranks that may not have read all of them
+  std::vector<std::uint64_t> placed_;     // per world rank: replies we placed in its area
+  std::vector<std::uint64_t> must_read_;  // per world rank: placed_ at our last large reply
+  std::vector<int> unread_owners_;        // ranks that have not read up to must_read_
+  std::size_t eager_limit_ = 0;           // Open MPI's, in bytes (SetUpAreas)
   std::vector<Bytes> spare_;
   // std::deque keeps element addresses stable as we push to the back, so the
   // buffers MPI is reading from never move.
@@ -222,9 +230,16 @@ void MpiTransport::SetUpAreas(MPI_Comm node, std::size_t bytes) {
   peer_maps_.assign(static_cast<std::size_t>(size_), Mapping());
   peer_state_.assign(static_cast<std::size_t>(size_), 0);
   placed_.assign(static_cast<std::size_t>(size_), 0);
+  must_read_.assign(static_cast<std::size_t>(size_), 0);
+  // The eager limit in force (SetSharedMemoryDefaults, or the user's).
+  eager_limit_ = 262144;
+  if (const char* env = std::getenv("OMPI_MCA_btl_vader_eager_limit")) {
+    eager_limit_ = static_cast<std::size_t>(std::strtoull(env, nullptr, 10));
+  }
   const std::size_t header = AreaHeader();
   // Best effort: a rank without an area gets its replies as messages.
   AreaInfo mine;
+  mine.pid = static_cast<std::int32_t>(getpid());  // on this node, area or not
   if (bytes > 2 * header) {
     own_fd_ = memfd_create("recsys-area", MFD_CLOEXEC);
     if (own_fd_ >= 0 && ftruncate(own_fd_, static_cast<off_t>(bytes)) == 0) {
@@ -235,7 +250,6 @@ void MpiTransport::SetUpAreas(MPI_Comm node, std::size_t bytes) {
         mine.cookie = (std::uint64_t{random()} << 32) ^ random() ^ static_cast<std::uint64_t>(getpid());
         std::memcpy(own_map_.base, &mine.cookie, sizeof(mine.cookie));
         own_ = SharedArea{own_map_.base + header, bytes - header};
-        mine.pid = static_cast<std::int32_t>(getpid());
         mine.fd = own_fd_;
         mine.bytes = bytes;
       }
@@ -245,10 +259,14 @@ void MpiTransport::SetUpAreas(MPI_Comm node, std::size_t bytes) {
   int local = 0;
   RECSYS_MPI_CALL(MPI_Comm_size(node, &local));
   struct Entry {
-    std::int32_t world;
+    std::int32_t world = 0;
+    std::int32_t unused = 0;  // explicit: no uninitialised padding on the wire
     AreaInfo info;
   };
-  Entry entry{rank_, mine};
+  static_assert(sizeof(Entry) == 8 + sizeof(AreaInfo), "Entry has no hidden padding");
+  Entry entry;
+  entry.world = rank_;
+  entry.info = mine;
   std::vector<Entry> all(static_cast<std::size_t>(local));
   MPI_Request request;
   RECSYS_MPI_CALL(MPI_Iallgather(&entry, static_cast<int>(sizeof(Entry)), MPI_BYTE, all.data(),

@@ -9,7 +9,7 @@
 //              Or, when the pull offered a place (bytes > 0) and the server
 //              wrote the reply there: u64 request, u32 sections,
 //              u32 kReplyPlaced, u64 bytes written at the place.
-//   Push       u64 request, u32 sections, u32 0, then per section:
+//   Push       u64 request, u32 sections, u32 step, then per section:
 //              u32 table, u32 n, Key keys[n], Real grads[n * width], padding to 8
 //   PushAck    u64 request
 //

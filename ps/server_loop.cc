@@ -255,7 +255,9 @@ class Server {
       reply.reserve(bytes);
     }
     FrameWriter out = placed != nullptr ? FrameWriter(placed, bytes) : FrameWriter(&reply);
-    out.Put(header);
+    FrameHeader reply_header = header;
+    reply_header.step = 0;  // a reply's own flag (kReplyPlaced goes only in the note)
+    out.Put(reply_header);
     std::size_t served = 0;  // keys served since MPI last had a turn
     for (const auto& [sec, keys] : sections) {
       out.Put(sec);
@@ -278,14 +280,14 @@ class Server {
       // The rows are in the worker's memory; the message says so. (The
       // release fence orders the writes above before the message.)
       std::atomic_thread_fence(std::memory_order_release);
-      FrameHeader done = header;
+      FrameHeader done = reply_header;
       done.step = kReplyPlaced;
       Bytes note;
       FrameWriter note_out(&note);
       note_out.Put(done);
       note_out.Put(static_cast<std::uint64_t>(out.size()));
       ++placed_replies_;
-      transport_.PlacedInto(m.source);
+      transport_.PlacedInto(m.source, out.size());
       transport_.Send(m.source, kTagPullReply, std::move(note));
       return;
     }

@@ -38,9 +38,9 @@ PsClient::PsClient(Transport* transport, const Topology& topology, std::vector<T
   // Dense blocks are pulled whole at every step; their routes are fixed.
   const int servers = topology_.servers();
   awaiting_.assign(static_cast<std::size_t>(servers), 0);
-  place_for_.assign(static_cast<std::size_t>(servers), false);
+  server_on_node_.assign(static_cast<std::size_t>(servers), false);
   for (int s = 0; s < servers; ++s) {
-    place_for_[static_cast<std::size_t>(s)] = transport_->SharesNodeWith(topology_.ServerRank(s));
+    server_on_node_[static_cast<std::size_t>(s)] = transport_->SharesNodeWith(topology_.ServerRank(s));
   }
   dense_routes_.assign(static_cast<std::size_t>(servers), std::vector<std::vector<std::int32_t>>(tables_.size()));
   for (std::size_t t = 0; t < tables_.size(); ++t) {
@@ -123,7 +123,7 @@ PsClient::Ticket PsClient::Pull(const std::vector<Key>& keys, ParamBuffers* rows
     // shared area, if it has room; otherwise it comes as a message.
     ReplyPlace& place = pending->places[static_cast<std::size_t>(s)];
     std::size_t offset = 0;
-    if (place_for_[static_cast<std::size_t>(s)] && reply_bytes >= kMinPlacedBytes &&
+    if (server_on_node_[static_cast<std::size_t>(s)] && reply_bytes >= kMinPlacedBytes &&
         transport_->PlaceInArea(reply_bytes, &offset)) {
       place.offset = offset;
       place.bytes = reply_bytes;

@@ -76,13 +76,15 @@ class PsClient {
 
   // Bytes of pull replies received and push messages sent, since creation.
   std::uint64_t pulled_bytes() const { return pulled_bytes_; }
+  std::uint64_t pushed_bytes() const { return pushed_bytes_; }
   // Pull replies that servers wrote into this rank's shared area.
   std::uint64_t placed_replies() const { return placed_replies_; }
 
   // Replies smaller than this come as messages: one small copy each way
-  // costs less than placing them.
+  // costs less than placing them. (A worker has at most a few pulls in
+  // flight, --prefetch, times one block per server: AreaAllocator's
+  // linear scan stays short.)
   static constexpr std::size_t kMinPlacedBytes = 4096;
-  std::uint64_t pushed_bytes() const { return pushed_bytes_; }
 
  private:
   // For one server: which rows of each table it holds, as indices into the
@@ -147,9 +149,9 @@ class PsClient {
   std::vector<PendingPull> pulls_;          // pool; at most a few in use
   std::vector<PendingPush> pushes_in_flight_;  // oldest first
   std::uint64_t pulled_bytes_ = 0;
-  std::uint64_t placed_replies_ = 0;
-  std::vector<bool> place_for_;  // per server: on this node, so its replies may be placed
   std::uint64_t pushed_bytes_ = 0;
+  std::uint64_t placed_replies_ = 0;
+  std::vector<bool> server_on_node_;  // per server: its replies may be placed in our area
   std::vector<Route> push_routes_;  // scratch
   Message message_;                 // scratch for Poll
 };

@@ -137,6 +137,9 @@ int main(int argc, char** argv) {
   std::unique_ptr<recsys::Transport> transport;
   try {
     transport = recsys::MakeMpiTransport(&argc, &argv);
+  } catch (const recsys::InputError& e) {  // the environment (RECSYS_SHARED_AREA_MB)
+    std::fprintf(stderr, "recsys_recommend: error: %s\n", e.what());
+    return kExitInputError;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "recsys_recommend: cannot start MPI: %s\n", e.what());
     return kExitInternalError;

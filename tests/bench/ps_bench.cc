@@ -237,4 +237,11 @@ int Main(int argc, char** argv) {
 }  // namespace
 }  // namespace recsys
 
-int main(int argc, char** argv) { return recsys::Main(argc, argv); }
+int main(int argc, char** argv) {
+  try {
+    return recsys::Main(argc, argv);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "recsys_bench_ps: %s\n", e.what());
+    return 1;
+  }
+}

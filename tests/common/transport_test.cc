@@ -489,8 +489,8 @@ TEST(ControlTest, GarbageIsAnInputError) {
 
 
 // Local ranks share memory: every rank's area is the same memory from every
-// rank, and a reply placed in it is in flight (SendsInFlight) until its
-// owner has read it.
+// rank, and a reply above the eager limit placed in it is in flight
+// (SendsInFlight) until its owner has read it.
 TEST(TransportTest, LocalAreasAreSharedAndPlacedRepliesAreInFlightUntilRead) {
   auto transports = MakeLocalTransports(3, std::size_t{1} << 16);
   Transport& owner = *transports[0];
@@ -503,20 +503,29 @@ TEST(TransportTest, LocalAreasAreSharedAndPlacedRepliesAreInFlightUntilRead) {
   EXPECT_EQ(offset, 0u);
   std::memcpy(writer.PeerArea(0).data + offset, "placed", 7);
   EXPECT_FALSE(writer.SendsInFlight());
-  writer.PlacedInto(0);
-  writer.PlacedInto(0);
+  // A reply within the eager limit is not waited for (as an eager message)...
+  writer.PlacedInto(0, 100);
+  EXPECT_FALSE(writer.SendsInFlight());
+  // ... a larger one is, until the owner has read it, and every reply
+  // placed before it.
+  writer.PlacedInto(0, std::size_t{1} << 20);
+  writer.PlacedInto(0, 100);
   EXPECT_TRUE(writer.SendsInFlight());
   EXPECT_STREQ(owner.OwnArea().data + offset, "placed");
   owner.AreaRead(2);
-  EXPECT_TRUE(writer.SendsInFlight());  // one of two read
+  EXPECT_TRUE(writer.SendsInFlight());  // the small one read, not the large one
   owner.AreaRead(2);
   EXPECT_FALSE(writer.SendsInFlight());
+  owner.AreaRead(2);
+  EXPECT_FALSE(writer.SendsInFlight());
+  EXPECT_EQ(owner.AreaBlocksInUse(), 1u);
   owner.ReleaseInArea(offset);
+  EXPECT_EQ(owner.AreaBlocksInUse(), 0u);
   // No areas: nothing to place, and nothing is ever in flight.
   auto none = MakeLocalTransports(2, 0);
   EXPECT_TRUE(none[0]->OwnArea().empty());
   EXPECT_FALSE(none[0]->PlaceInArea(8, &offset));
-  none[1]->PlacedInto(0);
+  none[1]->PlacedInto(0, std::size_t{1} << 20);
   EXPECT_FALSE(none[1]->SendsInFlight());
 }
 

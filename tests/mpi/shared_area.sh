@@ -18,8 +18,9 @@ for model in mf neumf; do
   args=(--model "$model" --sync --epochs 2 --users 300 --items 200 --dim 16 --servers 2)
   run_job 5 "${args[@]}" --metrics-out "$work/area.jsonl" || fail "$model: job with areas"
   read -r n total < <(placed "$work/area.jsonl")
-  # Every training batch's reply is above PsClient::kMinPlacedBytes (4 KiB).
-  [ "$n" -gt 0 ] && [ "$n" -le "$total" ] || fail "$model: $n of $total pull replies placed"
+  # Most replies are above PsClient::kMinPlacedBytes (4 KiB): all training
+  # batches' but an epoch's last, partial one (~95% here).
+  [ $((2 * n)) -gt "$total" ] && [ "$n" -le "$total" ] || fail "$model: $n of $total pull replies placed"
   grep -q "in shared memory" "$work/out.txt" || fail "$model: the server report does not count placed replies"
   RECSYS_SHARED_AREA_MB=0 run_job 5 "${args[@]}" --metrics-out "$work/msg.jsonl" || fail "$model: job without areas"
   read -r n total < <(placed "$work/msg.jsonl")

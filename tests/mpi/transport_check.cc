@@ -78,11 +78,13 @@ Message RecvOrFail(Transport& t, int source, int tag) {
   return m;
 }
 
-// Shared areas (one node): each sender writes a pattern into rank 0's area
-// and says where; until rank 0 has read it (AreaRead) the sender's
-// SendsInFlight stays true, and afterwards turns false.
+// Shared areas (one node; skipped with RECSYS_SHARED_AREA_MB=0): each sender
+// writes a pattern into rank 0's area and says where; until rank 0 has read
+// it (AreaRead) the sender's SendsInFlight stays true, and afterwards turns
+// false.
 void CheckAreas(Transport& t, int senders) {
-  constexpr std::size_t kBlock = 4096;
+  if (SharedAreaBytesFromEnv() == 0) return;  // areas turned off
+  constexpr std::size_t kBlock = 512 * 1024;  // above the eager limit: waited for until read
   if (t.rank() == 0) {
     const SharedArea area = t.OwnArea();
     if (area.size < kBlock * static_cast<std::size_t>(senders + 1)) Fail("rank 0 has no shared area");
@@ -102,7 +104,8 @@ void CheckAreas(Transport& t, int senders) {
   const SharedArea area = t.PeerArea(0);
   if (area.size < kBlock * static_cast<std::size_t>(senders + 1)) Fail("cannot map rank 0's shared area");
   for (std::size_t j = 0; j < kBlock; ++j) area.data[kBlock * static_cast<std::size_t>(t.rank()) + j] = static_cast<char>(t.rank() * 31 + j);
-  t.PlacedInto(0);
+  t.PlacedInto(0, kBlock);
+  if (!t.SendsInFlight()) Fail("a large placed block is not in flight before it is read");
   t.Send(0, kTagA, Bytes(8));
   const auto start = std::chrono::steady_clock::now();
   Backoff backoff;

@@ -167,6 +167,9 @@ std::vector<ServerStats> RunWithServers(int servers, const std::vector<TableSpec
       case Role::kWorker: {
         PsClient ps(&t, topology, tables, /*send_empty=*/false);
         client(ps);
+        // Every block of the area offered for a reply came back, whether the
+        // reply was placed there or sent.
+        EXPECT_EQ(t.AreaBlocksInUse(), 0u);
         t.Send(0, kTagClientDone, Bytes());
         break;
       }
@@ -278,53 +281,54 @@ TEST(PsClientTest, LargePullsReturnEveryRowWithSeveralInFlight) {
     for (std::size_t i = 0; i < keys.size(); i += 3) pushed.push_back(keys[i]);
     const ParamBuffers g = Gradients(tables, pushed, 0);
     for (int servers : {1, 2}) {
-     // One server's reply: 16 + 2 * 8 bytes of headers, then its rows.
-     const std::size_t reply = 32 + (count + servers - 1) / servers * 4 * 4;
-     for (std::size_t area : {kDefaultSharedAreaBytes, std::size_t{0}, reply + reply / 4}) {
-      SCOPED_TRACE(std::to_string(count) + " keys, servers " + std::to_string(servers) + ", area " + std::to_string(area));
-      std::vector<ParamBuffers> rows(3);
-      std::uint64_t placed = 0;
-      const std::vector<ServerStats> stats = RunWithServers(
-          servers, tables, ServerConfig("sgd", 1.0f),
-          [&](PsClient& ps) {
-            ps.Push(pushed, g);
-            ps.WaitPushes(0);
-            PsClient::Ticket last = 0;
-            for (auto& r : rows) last = ps.Pull(keys, &r);
-            for (PsClient::Ticket t = last - 2; t <= last; ++t) ps.Wait(t);
-            placed = ps.placed_replies();
-          },
-          area);
-      std::uint64_t served_placed = 0;
-      for (const ServerStats& s : stats) served_placed += s.pull_replies_placed;
-      EXPECT_EQ(served_placed, placed);
-      const std::uint64_t replies = 3 * static_cast<std::uint64_t>(servers);
-      if (area == kDefaultSharedAreaBytes) {
-        EXPECT_EQ(placed, replies);
-      } else if (area == 0) {
-        EXPECT_EQ(placed, 0u);
-      } else {
-        // Room for one server's reply at a time: the first pull's replies
-        // (one server) or some of them (two: the area is full after one),
-        // then messages while it is held.
-        EXPECT_GE(placed, 1u);
-        EXPECT_LT(placed, replies);
-      }
-      for (const ParamBuffers& r : rows) {
-        for (std::size_t t = 0; t < tables.size(); ++t) {
-          const std::size_t width = static_cast<std::size_t>(tables[t].width);
-          ASSERT_EQ(r.storage[t].size(), keys.size() * width);
-          for (std::size_t i = 0; i < keys.size(); ++i) {
-            std::vector<Real> expected = Init(tables[t], keys[i]);
-            if (i % 3 == 0) {
-              const std::vector<Real> gi = RowOf(g, tables, t, i / 3);
-              for (std::size_t j = 0; j < expected.size(); ++j) expected[j] -= gi[j];
+      // One server's reply: 16 + 2 * 8 bytes of headers, then its rows.
+      const std::size_t reply = 32 + (count + servers - 1) / servers * 4 * 4;
+      for (std::size_t area : {kDefaultSharedAreaBytes, std::size_t{0}, reply + reply / 4}) {
+        SCOPED_TRACE(std::to_string(count) + " keys, servers " + std::to_string(servers) + ", area " +
+                     std::to_string(area));
+        std::vector<ParamBuffers> rows(3);
+        std::uint64_t placed = 0;
+        const std::vector<ServerStats> stats = RunWithServers(
+            servers, tables, ServerConfig("sgd", 1.0f),
+            [&](PsClient& ps) {
+              ps.Push(pushed, g);
+              ps.WaitPushes(0);
+              PsClient::Ticket last = 0;
+              for (auto& r : rows) last = ps.Pull(keys, &r);
+              for (PsClient::Ticket t = last - 2; t <= last; ++t) ps.Wait(t);
+              placed = ps.placed_replies();
+            },
+            area);
+        std::uint64_t served_placed = 0;
+        for (const ServerStats& s : stats) served_placed += s.pull_replies_placed;
+        EXPECT_EQ(served_placed, placed);
+        const std::uint64_t replies = 3 * static_cast<std::uint64_t>(servers);
+        if (area == kDefaultSharedAreaBytes) {
+          EXPECT_EQ(placed, replies);
+        } else if (area == 0) {
+          EXPECT_EQ(placed, 0u);
+        } else {
+          // Room for one server's reply at a time: the first pull's replies
+          // (one server) or some of them (two: the area is full after one),
+          // then messages while it is held.
+          EXPECT_GE(placed, 1u);
+          EXPECT_LT(placed, replies);
+        }
+        for (const ParamBuffers& r : rows) {
+          for (std::size_t t = 0; t < tables.size(); ++t) {
+            const std::size_t width = static_cast<std::size_t>(tables[t].width);
+            ASSERT_EQ(r.storage[t].size(), keys.size() * width);
+            for (std::size_t i = 0; i < keys.size(); ++i) {
+              std::vector<Real> expected = Init(tables[t], keys[i]);
+              if (i % 3 == 0) {
+                const std::vector<Real> gi = RowOf(g, tables, t, i / 3);
+                for (std::size_t j = 0; j < expected.size(); ++j) expected[j] -= gi[j];
+              }
+              ASSERT_EQ(RowOf(r, tables, t, i), expected) << "table " << t << " row " << i;
             }
-            ASSERT_EQ(RowOf(r, tables, t, i), expected) << "table " << t << " row " << i;
           }
         }
       }
-     }
     }
   }
 }
