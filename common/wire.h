@@ -67,6 +67,13 @@ struct SectionHeader {
 };
 static_assert(sizeof(SectionHeader) == 8, "section header layout");
 
+// Bytes of one section of a pull reply: its header and n rows of `width`
+// floats, padded to 8. The worker sizes the place it offers and the server
+// its reply with this; they must agree exactly.
+inline std::size_t PullReplySectionBytes(std::size_t n, std::size_t width) {
+  return sizeof(SectionHeader) + ((n * width * sizeof(Real) + 7) & ~std::size_t{7});
+}
+
 // Appends PODs and arrays to a byte buffer, keeping arrays 8-byte aligned:
 // a Bytes that grows, or fixed memory of a known capacity (a place in a
 // shared area), where writing past the capacity is an InternalError.

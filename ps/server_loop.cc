@@ -230,7 +230,7 @@ class Server {
       const auto sec = in.Get<SectionHeader>();
       CheckTable(sec.table, m.source);
       sections.emplace_back(sec, in.GetArray<Key>(sec.n));
-      bytes += sizeof(SectionHeader) + ((std::size_t{sec.n} * shard_.width(sec.table) * sizeof(Real) + 7) & ~std::size_t{7});
+      bytes += PullReplySectionBytes(sec.n, static_cast<std::size_t>(shard_.width(sec.table)));
     }
     // The reply goes where the worker offered (its shared area, on this
     // node), or into a message.

@@ -115,8 +115,7 @@ PsClient::Ticket PsClient::Pull(const std::vector<Key>& keys, ParamBuffers* rows
       if (n == 0) continue;
       ++header.sections;
       bytes += sizeof(SectionHeader) + n * sizeof(Key);
-      reply_bytes += sizeof(SectionHeader) + ((n * static_cast<std::size_t>(tables_[t].width) * sizeof(Real) + 7) &
-                                              ~std::size_t{7});
+      reply_bytes += PullReplySectionBytes(n, static_cast<std::size_t>(tables_[t].width));
     }
     if (header.sections == 0 && !send_empty_) continue;
     // A large reply from a server on this node is written into this rank's
