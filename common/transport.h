@@ -55,6 +55,53 @@ struct SharedArea {
   bool empty() const { return size == 0; }
 };
 
+// Open MPI's shared-memory eager limit as MakeMpiTransport sets it (unless
+// the user sets another): messages up to it are one copy into shared memory
+// and one out, and their sends complete at once.
+constexpr std::size_t kDefaultEagerLimit = 262144;
+
+// The writer's side of Transport::PlacedInto, for the backends: the owners
+// that have not yet read every reply above the eager limit placed in their
+// areas. read_count(owner) is the backend's: the count `owner` has
+// published of this rank's replies it has read (AreaRead). An owner reads
+// one writer's replies in the order they were placed.
+class PlacedReplies {
+ public:
+  explicit PlacedReplies(int ranks = 0)
+      : placed_(static_cast<std::size_t>(ranks), 0), must_read_(static_cast<std::size_t>(ranks), 0) {}
+
+  // A reply placed in `owner`'s area; waited for (AnyUnread) when
+  // `wait_for_read`.
+  template <typename ReadCount>
+  void Placed(int owner, bool wait_for_read, ReadCount read_count) {
+    const std::size_t o = static_cast<std::size_t>(owner);
+    ++placed_[o];
+    if (!wait_for_read) return;
+    if (must_read_[o] <= read_count(owner)) unread_owners_.push_back(owner);  // not listed yet
+    must_read_[o] = placed_[o];
+  }
+
+  // Whether an owner has not yet read a reply placed to be waited for.
+  template <typename ReadCount>
+  bool AnyUnread(ReadCount read_count) {
+    for (std::size_t i = 0; i < unread_owners_.size();) {
+      const int owner = unread_owners_[i];
+      if (read_count(owner) >= must_read_[static_cast<std::size_t>(owner)]) {
+        unread_owners_[i] = unread_owners_.back();
+        unread_owners_.pop_back();
+      } else {
+        ++i;
+      }
+    }
+    return !unread_owners_.empty();
+  }
+
+ private:
+  std::vector<std::uint64_t> placed_;     // per rank: replies placed in its area
+  std::vector<std::uint64_t> must_read_;  // per rank: placed_ at our last reply to wait for
+  std::vector<int> unread_owners_;        // ranks that have not read up to must_read_
+};
+
 // The size of a rank's shared area, unless RECSYS_SHARED_AREA_MB says
 // otherwise (0: no areas, every reply is a message). Address space only:
 // pages are backed as blocks are first written, and a worker reuses the
@@ -145,6 +192,9 @@ class Transport {
   // `writer` placed (every one, in the order they came).
   virtual void PlacedInto(int /*owner*/, std::size_t /*bytes*/) {}
   virtual void AreaRead(int /*writer*/) {}
+  // The eager limit in force (kDefaultEagerLimit unless the user set
+  // another): PsClient places only replies above it.
+  virtual std::size_t EagerLimit() const { return kDefaultEagerLimit; }
   // Blocks of this rank's area in use (PlaceInArea, not yet released).
   std::size_t AreaBlocksInUse() const { return area_blocks_.blocks(); }
   // Blocks of OwnArea() for replies this rank asks peers to write there

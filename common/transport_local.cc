@@ -91,11 +91,7 @@ class LocalHub {
 class LocalTransport final : public Transport {
  public:
   LocalTransport(std::shared_ptr<LocalHub> hub, int rank, int size)
-      : hub_(std::move(hub)),
-        rank_(rank),
-        size_(size),
-        placed_(static_cast<std::size_t>(size), 0),
-        must_read_(static_cast<std::size_t>(size), 0) {}
+      : hub_(std::move(hub)), rank_(rank), size_(size), placed_(size) {}
 
   int rank() const override { return rank_; }
   int size() const override { return size_; }
@@ -115,26 +111,13 @@ class LocalTransport final : public Transport {
   void FlushSends() override {}
 
   bool SendsInFlight() override {
-    for (std::size_t i = 0; i < unread_owners_.size();) {
-      const int owner = unread_owners_[i];
-      if (hub_->ReadCount(owner, rank_).load(std::memory_order_acquire) >= must_read_[static_cast<std::size_t>(owner)]) {
-        unread_owners_[i] = unread_owners_.back();
-        unread_owners_.pop_back();
-      } else {
-        ++i;
-      }
-    }
-    return !unread_owners_.empty();
+    return placed_.AnyUnread([this](int owner) { return ReadCount(owner); });
   }
 
   // As the MPI backend, with Open MPI's default eager limit.
   void PlacedInto(int owner, std::size_t bytes) override {
     if (owner < 0 || owner >= size_ || hub_->Area(owner).empty()) return;
-    const std::size_t o = static_cast<std::size_t>(owner);
-    ++placed_[o];
-    if (bytes <= kEagerLimit) return;
-    if (must_read_[o] <= hub_->ReadCount(owner, rank_).load(std::memory_order_acquire)) unread_owners_.push_back(owner);
-    must_read_[o] = placed_[o];
+    placed_.Placed(owner, bytes > EagerLimit(), [this](int o) { return ReadCount(o); });
   }
 
   void AreaRead(int writer) override {
@@ -147,13 +130,15 @@ class LocalTransport final : public Transport {
   bool SharesNodeWith(int peer) const override { return peer >= 0 && peer < size_; }
 
  private:
+  // The count `owner` has published of our replies it has read.
+  std::uint64_t ReadCount(int owner) const {
+    return hub_->ReadCount(owner, rank_).load(std::memory_order_acquire);
+  }
+
   std::shared_ptr<LocalHub> hub_;
   int rank_;
   int size_;
-  static constexpr std::size_t kEagerLimit = 262144;
-  std::vector<std::uint64_t> placed_;     // per rank: replies placed in its area
-  std::vector<std::uint64_t> must_read_;  // per rank: placed_ at our last large reply
-  std::vector<int> unread_owners_;        // ranks that have not read up to must_read_
+  PlacedReplies placed_;
 };
 
 }  // namespace

@@ -110,16 +110,16 @@ class MpiTransport final : public Transport {
     while (ReapSends() > 0) backoff.Wait();
   }
 
-  bool SendsInFlight() override { return ReapSends() > 0 || PlacedUnread(); }
+  bool SendsInFlight() override {
+    return ReapSends() > 0 || placed_.AnyUnread([this](int owner) { return ReadCount(owner); });
+  }
 
   void PlacedInto(int owner, std::size_t bytes) override {
     if (owner < 0 || owner >= size_ || peer_state_[static_cast<std::size_t>(owner)] != 1) return;
-    const std::size_t o = static_cast<std::size_t>(owner);
-    ++placed_[o];
-    if (bytes <= eager_limit_) return;
-    if (must_read_[o] <= ReadCount(owner)) unread_owners_.push_back(owner);  // not listed yet
-    must_read_[o] = placed_[o];
+    placed_.Placed(owner, bytes > eager_limit_, [this](int o) { return ReadCount(o); });
   }
+
+  std::size_t EagerLimit() const override { return eager_limit_; }
 
   void AreaRead(int writer) override {
     if (own_map_.base == nullptr || writer < 0 || writer >= size_) return;
@@ -151,21 +151,6 @@ class MpiTransport final : public Transport {
   // The count `owner` has published of our replies it has read.
   std::uint64_t ReadCount(int owner) const {
     return __atomic_load_n(Counter(peer_maps_[static_cast<std::size_t>(owner)].base, rank_), __ATOMIC_ACQUIRE);
-  }
-  // Whether an owner has not yet read a large reply placed in its area.
-  // (Reads come in the order of the placements: the owner reads a server's
-  // replies in the order of its messages.)
-  bool PlacedUnread() {
-    for (std::size_t i = 0; i < unread_owners_.size();) {
-      const int owner = unread_owners_[i];
-      if (ReadCount(owner) >= must_read_[static_cast<std::size_t>(owner)]) {
-        unread_owners_[i] = unread_owners_.back();
-        unread_owners_.pop_back();
-      } else {
-        ++i;
-      }
-    }
-    return !unread_owners_.empty();
   }
 
   // Completes finished sends, oldest first; returns how many are left.
@@ -215,10 +200,8 @@ class MpiTransport final : public Transport {
   std::vector<AreaInfo> peers_;  // per world rank
   std::vector<Mapping> peer_maps_;  // per world rank, once mapped
   std::vector<std::int8_t> peer_state_;  // per world rank: 0 not tried, 1 mapped, -1 cannot
-  std::vector<std::uint64_t> placed_;     // per world rank: replies we placed in its area
-  std::vector<std::uint64_t> must_read_;  // per world rank: placed_ at our last large reply
-  std::vector<int> unread_owners_;        // ranks that have not read up to must_read_
-  std::size_t eager_limit_ = 0;           // Open MPI's, in bytes (SetUpAreas)
+  PlacedReplies placed_;                 // our replies in the areas of others
+  std::size_t eager_limit_ = kDefaultEagerLimit;  // Open MPI's in force (SetUpAreas)
   std::vector<Bytes> spare_;
   // std::deque keeps element addresses stable as we push to the back, so the
   // buffers MPI is reading from never move.
@@ -229,10 +212,8 @@ void MpiTransport::SetUpAreas(MPI_Comm node, std::size_t bytes) {
   peers_.assign(static_cast<std::size_t>(size_), AreaInfo());
   peer_maps_.assign(static_cast<std::size_t>(size_), Mapping());
   peer_state_.assign(static_cast<std::size_t>(size_), 0);
-  placed_.assign(static_cast<std::size_t>(size_), 0);
-  must_read_.assign(static_cast<std::size_t>(size_), 0);
+  placed_ = PlacedReplies(size_);
   // The eager limit in force (SetSharedMemoryDefaults, or the user's).
-  eager_limit_ = 262144;
   if (const char* env = std::getenv("OMPI_MCA_btl_vader_eager_limit")) {
     eager_limit_ = static_cast<std::size_t>(std::strtoull(env, nullptr, 10));
   }
@@ -337,8 +318,9 @@ SharedArea MpiTransport::PeerArea(int peer) {
 // both sides' backoff grew. WaitPolicy's longer spin fixed that (README
 // "Performance", session 6).
 void SetSharedMemoryDefaults() {
-  setenv("OMPI_MCA_btl_vader_eager_limit", "262144", 0);
-  setenv("OMPI_MCA_btl_vader_max_send_size", "262144", 0);
+  const std::string eager = std::to_string(kDefaultEagerLimit);
+  setenv("OMPI_MCA_btl_vader_eager_limit", eager.c_str(), 0);
+  setenv("OMPI_MCA_btl_vader_max_send_size", eager.c_str(), 0);
   setenv("OMPI_MCA_btl_vader_segment_size", "16777216", 0);
   setenv("OMPI_MCA_mpi_yield_when_idle", "0", 0);
 }

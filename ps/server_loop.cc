@@ -278,7 +278,8 @@ class Server {
     pull_bytes_ += out.size();
     if (placed != nullptr) {
       // The rows are in the worker's memory; the message says so. (The
-      // release fence orders the writes above before the message.)
+      // message's own synchronisation makes the writes visible to the
+      // worker; the fence states the order, common/transport.h.)
       std::atomic_thread_fence(std::memory_order_release);
       FrameHeader done = reply_header;
       done.step = kReplyPlaced;

@@ -80,20 +80,6 @@ class PsClient {
   // Pull replies that servers wrote into this rank's shared area.
   std::uint64_t placed_replies() const { return placed_replies_; }
 
-  // Replies up to Open MPI's shared-memory eager limit (256 KiB, as
-  // MakeMpiTransport sets it) come as messages: an eager message is one
-  // copy into shared memory and one out, its send completes at once, and
-  // the server sleeps while its worker computes. Larger ones are placed,
-  // and the server polls until the worker has read them (PlacedInto), as
-  // it did while their messages moved. Placing the small ones as well
-  // measured faster in bench_ps when the server also polled for them
-  // (500 rows x8 9.4 against 15.9 us) but slower when it did not (a
-  // 500-row pull 50 against 25 us), and polling for them costs a server
-  // core while its workers compute: not done. (A worker has at most a few
-  // pulls in flight, times one block per server: AreaAllocator's linear
-  // scan stays short.)
-  static constexpr std::size_t kMinPlacedBytes = 262144 + 1;
-
  private:
   // For one server: which rows of each table it holds, as indices into the
   // batch's keys (sparse) or the block's rows (dense). With one server every

@@ -270,8 +270,9 @@ TEST(PsClientTest, PullEqualsInitRowForAnyNumberOfServers) {
 // the local ranks share memory), sent as messages (no area), or some of each
 // (an area with room for one reply at a time).
 TEST(PsClientTest, LargePullsReturnEveryRowWithSeveralInFlight) {
-  // Rows of 63 + 1 floats: a server's reply is twice PsClient::kMinPlacedBytes
-  // (256 KiB) when two servers share a pull, whatever the keys' split.
+  // Rows of 63 + 1 floats: a server's reply is twice the eager limit
+  // (256 KiB), above which PsClient places replies, when two servers share
+  // a pull, whatever the keys' split.
   const std::vector<TableSpec> tables = {Spec(0, "emb", 63, InitKind::kNormal, 0.1f),
                                          Spec(1, "linear", 1, InitKind::kUniform, 0.3f)};
   for (std::uint64_t count : {5000, 4096}) {
@@ -285,7 +286,7 @@ TEST(PsClientTest, LargePullsReturnEveryRowWithSeveralInFlight) {
     for (int servers : {1, 2}) {
       // One server's reply: 16 + 2 * 8 bytes of headers, then its rows.
       const std::size_t reply = 32 + (count + servers - 1) / servers * 64 * 4;
-      ASSERT_GT(reply, PsClient::kMinPlacedBytes);
+      ASSERT_GT(reply, kDefaultEagerLimit + 1);
       for (std::size_t area : {kDefaultSharedAreaBytes, std::size_t{0}, reply + reply / 4}) {
         SCOPED_TRACE(std::to_string(count) + " keys, servers " + std::to_string(servers) + ", area " +
                      std::to_string(area));
