@@ -342,10 +342,12 @@ ShardFileInfo WriteShardFile(const std::string& dir, int server, const ServerSha
     out.PutValue<std::uint64_t>(table.size());
     const bool epochs = table.tracking().epochs;
     out.PutValue<std::uint8_t>(epochs ? kFlagEpochs : 0);
-    const std::size_t stride = static_cast<std::size_t>(table.stride());
-    table.ForEachWithEpoch([&](Key key, const Real* row, std::uint32_t epoch) {
+    const std::size_t width = static_cast<std::size_t>(table.width());
+    const std::size_t state = static_cast<std::size_t>(table.stride()) - width;
+    table.ForEachWithEpoch([&](Key key, const Real* row, const Real* row_state, std::uint32_t epoch) {
       out.PutValue<std::uint64_t>(key);
-      out.Put(row, stride * sizeof(Real));
+      out.Put(row, width * sizeof(Real));
+      if (state > 0) out.Put(row_state, state * sizeof(Real));
       if (epochs) out.PutValue<std::uint32_t>(epoch);
     });
     total += table.size();

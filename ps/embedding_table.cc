@@ -43,12 +43,13 @@ void SetCapacity(TableVector<T>* v, std::size_t capacity) {
 
 EmbeddingTable::EmbeddingTable(const TableSpec& spec, std::uint64_t seed, const Optimizer* optimizer,
                                RowTracking tracking, std::size_t chunk_bytes)
-    : spec_(spec), seed_(seed), optimizer_(optimizer), tracking_(tracking), stride_(0) {
+    : spec_(spec), seed_(seed), optimizer_(optimizer), tracking_(tracking), stride_(0), state_size_(0) {
   RECSYS_CHECK(optimizer_ != nullptr);
   RECSYS_CHECK(spec_.width > 0, "table '", spec_.name, "' has width ", spec_.width);
   const int state = optimizer_->StateSize(spec_.width);
   RECSYS_CHECK(state >= 0 && state <= std::numeric_limits<int>::max() - spec_.width);
   stride_ = spec_.width + state;
+  state_size_ = state;
   const std::size_t row_bytes = RawRowBytes() + (tracking_.epochs ? 4 : 0) + (tracking_.recency ? 4 : 0);
   chunk_shift_ = 0;
   while ((std::size_t{2} << chunk_shift_) * row_bytes <= chunk_bytes) ++chunk_shift_;
@@ -75,8 +76,7 @@ bool EmbeddingTable::PeekAt(std::size_t i, Key key, Real* out, bool touch) {
 bool EmbeddingTable::UpdateAt(std::size_t i, const Real* grad) {
   if (i == kNone) return false;
   Touch(i);
-  Real* row = RowAt(i);
-  optimizer_->Update(row, row + spec_.width, grad, spec_.width, step_);
+  optimizer_->Update(RowAt(i), StateAt(i), grad, spec_.width, step_);
   return true;
 }
 
@@ -94,8 +94,9 @@ std::size_t EmbeddingTable::Locate(Key key) const {
   return entry == 0 ? kNone : entry - 1;
 }
 
-void EmbeddingTable::LocateMany(const Key* keys, std::size_t n, std::size_t* out, int row_floats) const {
-  const std::size_t row_bytes = sizeof(Real) * static_cast<std::size_t>(row_floats);
+void EmbeddingTable::LocateMany(const Key* keys, std::size_t n, std::size_t* out, bool with_state) const {
+  const std::size_t row_bytes = sizeof(Real) * static_cast<std::size_t>(spec_.width);
+  const std::size_t state_bytes = with_state ? sizeof(Real) * static_cast<std::size_t>(state_size_) : 0;
   if (index_.empty()) {
     std::fill(out, out + n, kNone);
     return;
@@ -124,6 +125,8 @@ void EmbeddingTable::LocateMany(const Key* keys, std::size_t n, std::size_t* out
       __builtin_prefetch(&chunks_[(entry - 1) >> chunk_shift_].keys[(entry - 1) & chunk_mask_]);
       const char* row = reinterpret_cast<const char*>(RowAt(entry - 1));
       for (std::size_t b = 0; b < row_bytes; b += 64) __builtin_prefetch(row + b);
+      const char* state = reinterpret_cast<const char*>(StateAt(entry - 1));
+      for (std::size_t b = 0; b < state_bytes; b += 64) __builtin_prefetch(state + b);
     }
   };
   for (std::size_t j = 0; j < std::min(n, 2 * kAhead); ++j) stage1(j);
@@ -139,16 +142,17 @@ void EmbeddingTable::LocateMany(const Key* keys, std::size_t n, std::size_t* out
 
 std::size_t EmbeddingTable::PeekMany(const Key* keys, std::size_t n, Real* out, bool touch) {
   located_.resize(n);
-  LocateMany(keys, n, located_.data(), spec_.width);
+  LocateMany(keys, n, located_.data(), /*with_state=*/false);
   const std::size_t width = static_cast<std::size_t>(spec_.width);
   const std::size_t row_bytes = sizeof(Real) * width;
-  // LocateMany prefetched each row, but for a table larger than a core's L2
-  // the early rows of a long request are gone by the time they are copied:
-  // prefetch again, a few rows ahead of the copy. (A small table's rows are
-  // still cached, and there the extra work measured ~10% slower.)
+  // LocateMany prefetched each row, but for a table whose weights outgrow a
+  // core's L2 (1 MiB here) the early rows of a long request are gone by the
+  // time they are copied: prefetch again, a few rows ahead of the copy. (A
+  // small table's rows are still cached, and there the extra work measured
+  // ~10% slower.)
   constexpr std::size_t kCopyAhead = 8;
-  constexpr std::size_t kCachedTableBytes = std::size_t{2} << 20;
-  const bool prefetch = num_rows_ * sizeof(Real) * static_cast<std::size_t>(stride_) > kCachedTableBytes;
+  constexpr std::size_t kCachedTableBytes = std::size_t{1} << 20;
+  const bool prefetch = num_rows_ * row_bytes > kCachedTableBytes;
   std::size_t present = 0;
   for (std::size_t i = 0; i < n; ++i) {
     if (prefetch && i + kCopyAhead < n && located_[i + kCopyAhead] != kNone) {
@@ -163,7 +167,7 @@ std::size_t EmbeddingTable::PeekMany(const Key* keys, std::size_t n, Real* out, 
 std::size_t EmbeddingTable::PushManyIfPresent(const Key* keys, std::size_t n, const Real* grads,
                                               std::vector<bool>* missing) {
   located_.resize(n);
-  LocateMany(keys, n, located_.data(), stride_);
+  LocateMany(keys, n, located_.data(), /*with_state=*/true);
   missing->resize(n);
   const std::size_t width = static_cast<std::size_t>(spec_.width);
   std::size_t absent = 0;
@@ -179,6 +183,28 @@ const Real* EmbeddingTable::Find(Key key) const {
   return i == kNone ? nullptr : RowAt(i);
 }
 
+const Real* EmbeddingTable::FindState(Key key) const {
+  const std::size_t i = Locate(key);
+  return i == kNone || state_size_ == 0 ? nullptr : StateAt(i);
+}
+
+std::vector<Real> EmbeddingTable::RowAndState(Key key) const {
+  const std::size_t i = Locate(key);
+  if (i == kNone) return {};
+  std::vector<Real> out(static_cast<std::size_t>(stride_));
+  std::memcpy(out.data(), RowAt(i), sizeof(Real) * static_cast<std::size_t>(spec_.width));
+  std::memcpy(out.data() + spec_.width, StateAt(i), sizeof(Real) * static_cast<std::size_t>(state_size_));
+  return out;
+}
+
+void EmbeddingTable::SetChunkCapacity(Chunk* c, std::size_t rows) {
+  SetCapacity(&c->keys, rows);
+  SetCapacity(&c->rows, rows * static_cast<std::size_t>(spec_.width));
+  if (state_size_ > 0) SetCapacity(&c->state, rows * static_cast<std::size_t>(state_size_));
+  if (tracking_.epochs) SetCapacity(&c->epochs, rows);
+  if (tracking_.recency) SetCapacity(&c->ticks, rows);
+}
+
 void EmbeddingTable::Reserve(std::size_t rows) {
   RECSYS_CHECK(rows <= kMaxRows, "table '", spec_.name, "': cannot hold ", rows, " rows");
   // Fill the last chunk up and add full chunks (the last one exactly sized).
@@ -188,10 +214,7 @@ void EmbeddingTable::Reserve(std::size_t rows) {
     Chunk& c = chunks_.back();
     const std::size_t old = c.keys.capacity();
     const std::size_t cap = std::min(chunk_rows_, old + (rows - capacity_rows_));
-    SetCapacity(&c.keys, cap);
-    SetCapacity(&c.rows, cap * static_cast<std::size_t>(stride_));
-    if (tracking_.epochs) SetCapacity(&c.epochs, cap);
-    if (tracking_.recency) SetCapacity(&c.ticks, cap);
+    SetChunkCapacity(&c, cap);
     capacity_rows_ += cap - old;
   }
   const std::size_t capacity = IndexCapacityFor(rows);
@@ -201,7 +224,9 @@ void EmbeddingTable::Reserve(std::size_t rows) {
 void EmbeddingTable::Insert(Key key, const Real* values, std::size_t n, std::uint32_t epoch) {
   RECSYS_CHECK(n <= static_cast<std::size_t>(stride_), "insert of ", n, " floats into rows of ", stride_);
   const std::size_t i = FindOrCreate(key);
-  std::memcpy(RowAt(i), values, n * sizeof(Real));
+  const std::size_t width = static_cast<std::size_t>(spec_.width);
+  std::memcpy(RowAt(i), values, std::min(n, width) * sizeof(Real));
+  if (n > width) std::memcpy(StateAt(i), values + width, (n - width) * sizeof(Real));
   Touch(i);
   if (tracking_.epochs) chunks_[i >> chunk_shift_].epochs[i & chunk_mask_] = epoch;
 }
@@ -210,7 +235,7 @@ std::size_t EmbeddingTable::bytes() const {
   std::size_t bytes = index_.capacity() * sizeof(std::uint32_t) + tags_.capacity() * sizeof(std::uint8_t) +
                       chunks_.capacity() * sizeof(Chunk);
   for (const Chunk& c : chunks_) {
-    bytes += c.keys.capacity() * sizeof(Key) + c.rows.capacity() * sizeof(Real) +
+    bytes += c.keys.capacity() * sizeof(Key) + (c.rows.capacity() + c.state.capacity()) * sizeof(Real) +
              (c.epochs.capacity() + c.ticks.capacity()) * sizeof(std::uint32_t);
   }
   return bytes;
@@ -253,10 +278,7 @@ void EmbeddingTable::GrowSlab() {
   if (new_chunk) chunks_.emplace_back();
   Chunk& c = chunks_.back();
   const std::size_t old = c.keys.capacity();
-  SetCapacity(&c.keys, cap);
-  SetCapacity(&c.rows, cap * static_cast<std::size_t>(stride_));
-  if (tracking_.epochs) SetCapacity(&c.epochs, cap);
-  if (tracking_.recency) SetCapacity(&c.ticks, cap);
+  SetChunkCapacity(&c, cap);
   capacity_rows_ += cap - old;
 }
 
@@ -292,14 +314,14 @@ std::size_t EmbeddingTable::AppendRow(Key key) {
   Chunk& c = chunks_[i >> chunk_shift_];
   // Within capacity: none of these reallocates.
   c.keys.push_back(key);
-  c.rows.resize(c.rows.size() + static_cast<std::size_t>(stride_));
+  c.rows.resize(c.rows.size() + static_cast<std::size_t>(spec_.width));
+  c.state.resize(c.state.size() + static_cast<std::size_t>(state_size_));
   if (tracking_.epochs) c.epochs.push_back(epoch_);
   if (tracking_.recency) c.ticks.push_back(tick_);
   ++num_rows_;
 
-  Real* row = RowAt(i);
-  InitRow(spec_, seed_, key, row);
-  optimizer_->InitState(row + spec_.width, spec_.width);
+  InitRow(spec_, seed_, key, RowAt(i));
+  optimizer_->InitState(StateAt(i), spec_.width);
   return i;
 }
 
@@ -336,7 +358,8 @@ std::size_t EmbeddingTable::IndexCapacityFor(std::size_t rows) {
 
 std::size_t EmbeddingTable::Compact(const std::vector<bool>& keep) {
   RECSYS_CHECK(keep.size() == num_rows_);
-  const std::size_t stride = static_cast<std::size_t>(stride_);
+  const std::size_t width = static_cast<std::size_t>(spec_.width);
+  const std::size_t state = static_cast<std::size_t>(state_size_);
   std::size_t w = 0;
   for (std::size_t r = 0; r < num_rows_; ++r) {
     if (!keep[r]) continue;
@@ -345,7 +368,8 @@ std::size_t EmbeddingTable::Compact(const std::vector<bool>& keep) {
       Chunk& to = chunks_[w >> chunk_shift_];
       const std::size_t fi = r & chunk_mask_, ti = w & chunk_mask_;
       to.keys[ti] = from.keys[fi];
-      std::memcpy(to.rows.data() + ti * stride, from.rows.data() + fi * stride, stride * sizeof(Real));
+      std::memcpy(to.rows.data() + ti * width, from.rows.data() + fi * width, width * sizeof(Real));
+      if (state > 0) std::memcpy(to.state.data() + ti * state, from.state.data() + fi * state, state * sizeof(Real));
       if (tracking_.epochs) to.epochs[ti] = from.epochs[fi];
       if (tracking_.recency) to.ticks[ti] = from.ticks[fi];
     }
@@ -358,7 +382,8 @@ std::size_t EmbeddingTable::Compact(const std::vector<bool>& keep) {
     const std::size_t used = w > first ? std::min(chunk_rows_, w - first) : 0;
     Chunk& chunk = chunks_[c];
     chunk.keys.resize(used);
-    chunk.rows.resize(used * stride);
+    chunk.rows.resize(used * width);
+    chunk.state.resize(used * state);
     if (tracking_.epochs) chunk.epochs.resize(used);
     if (tracking_.recency) chunk.ticks.resize(used);
   }
@@ -441,10 +466,7 @@ void EmbeddingTable::Shrink() {
     const std::size_t target = std::min(chunk_rows_, used + std::max(kMinRows, num_rows_ / 8));
     if (last.keys.capacity() > target) {
       capacity_rows_ -= last.keys.capacity() - target;
-      SetCapacity(&last.keys, target);
-      SetCapacity(&last.rows, target * static_cast<std::size_t>(stride_));
-      if (tracking_.epochs) SetCapacity(&last.epochs, target);
-      if (tracking_.recency) SetCapacity(&last.ticks, target);
+      SetChunkCapacity(&last, target);
     }
   }
   if (num_rows_ == 0) {

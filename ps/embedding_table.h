@@ -1,5 +1,5 @@
 // One shard of one table on a server: rows and their optimizer state stored
-// contiguously in slabs, behind an open-addressing hash index from key to
+// in slabs, behind an open-addressing hash index from key to
 // slab position (no node-per-row containers; a 7-bit tag per index slot lets
 // a probe skip the other keys in its run without reading them). Rows are
 // created on first touch with InitRow's deterministic values, so a row's
@@ -8,9 +8,13 @@
 //
 // Layout. Rows live in chunks of kChunkBytes at most (a power of two of
 // rows); chunk c holds rows [c * chunk_rows, (c + 1) * chunk_rows) as
-// parallel arrays: keys, rows of stride floats (width weights, then the
-// optimizer state), and, when tracked, a 32-bit last-touched epoch and a
-// 32-bit recency tick per row. A full table grows its last chunk (or opens a
+// parallel arrays: keys, the rows' weights (width floats each), their
+// optimizer state (stride - width floats each), and, when tracked, a 32-bit
+// last-touched epoch and a 32-bit recency tick per row. Weights and state
+// are apart because a pull reads only the weights: packed together they
+// take a third of the bytes (Adam), so more of a table's rows stay in the
+// caches and a pull's rows share cache lines and pages (README,
+// "Performance", session 11). A full table grows its last chunk (or opens a
 // new one) by max(16, rows / 8) rows, so:
 //   - the spare slab is at most an eighth of the rows (plus 16 rows), and
 //     growth never copies more than one chunk (no 2x peak while a whole slab
@@ -26,9 +30,9 @@
 // The slab's and the index's arrays come from TableAllocator: from 2 MiB on
 // they sit in transparent huge pages (ps/huge_pages.h), so that random row
 // reads from a large table do not also miss the TLB. A full chunk's arrays
-// take 4 to 8 MiB in all; its rows (most of it) are in whole huge pages,
-// its keys and tracking (under 2 MiB for rows of 32 bytes and more) are
-// not.
+// take 4 to 8 MiB in all; its weights and state (most of it) are mostly in
+// whole huge pages, its keys and tracking (under 2 MiB for rows of 32 bytes
+// and more) are not.
 //
 // Removing rows (expiry, eviction) compacts the slab in place, keeping the
 // rows' order, and rebuilds the index.
@@ -97,16 +101,22 @@ class EmbeddingTable {
   // exists; sets missing[i] (resized to n) to whether keys[i] did not (its
   // gradient was not applied). Returns the count of missing keys.
   std::size_t PushManyIfPresent(const Key* keys, std::size_t n, const Real* grads, std::vector<bool>* missing);
-  // The row of `key` (width weights, then the optimizer state), or nullptr if
-  // it does not exist. Valid until the next non-const call.
+  // The weights of `key`'s row (width floats), or nullptr if it does not
+  // exist. Valid until the next non-const call.
   const Real* Find(Key key) const;
+  // Its optimizer state (stride() - width() floats), or nullptr if the row
+  // does not exist or the optimizer keeps no state.
+  const Real* FindState(Key key) const;
+  // A copy of the row's weights then its state (stride() floats; empty if
+  // the row does not exist): the row as checkpoints store it.
+  std::vector<Real> RowAndState(Key key) const;
   bool Contains(Key key) const { return Find(key) != nullptr; }
   // Makes room for `rows` rows in total, so that inserting up to that many
   // allocates nothing more (except the index, which is sized here too).
   void Reserve(std::size_t rows);
 
-  // Sets the first n floats (n <= stride()) of the row of `key` (width
-  // weights, then the optimizer state) to values[0..n), creating the row
+  // Sets the first n floats (n <= stride()) of the row of `key` (its width
+  // weights, then its optimizer state) to values[0..n), creating the row
   // first if new; floats past n keep their current (or initial) values. The
   // row's last-touched epoch becomes `epoch`. For checkpoints. `values` must
   // not point into the table.
@@ -145,7 +155,7 @@ class EmbeddingTable {
 
   std::size_t size() const { return num_rows_; }
   int width() const { return spec_.width; }
-  // Floats per row in the slab: width weights then the optimizer state.
+  // Floats per row: width weights plus the optimizer state.
   int stride() const { return stride_; }
   const TableSpec& spec() const { return spec_; }
   const RowTracking& tracking() const { return tracking_; }
@@ -160,16 +170,15 @@ class EmbeddingTable {
   // checkpoints and reports. Order is unspecified.
   template <typename Fn>
   void ForEach(Fn fn) const {
-    for (std::size_t i = 0; i < num_rows_; ++i) {
-      const Real* r = RowAt(i);
-      fn(KeyAt(i), r, r + spec_.width);
-    }
+    for (std::size_t i = 0; i < num_rows_; ++i) fn(KeyAt(i), RowAt(i), StateAt(i));
   }
   // Visits every row with its last-touched epoch (0 if not tracked):
-  // fn(key, const Real* row_and_state, epoch).
+  // fn(key, const Real* row, const Real* state, epoch).
   template <typename Fn>
   void ForEachWithEpoch(Fn fn) const {
-    for (std::size_t i = 0; i < num_rows_; ++i) fn(KeyAt(i), RowAt(i), tracking_.epochs ? EpochAt(i) : 0u);
+    for (std::size_t i = 0; i < num_rows_; ++i) {
+      fn(KeyAt(i), RowAt(i), StateAt(i), tracking_.epochs ? EpochAt(i) : 0u);
+    }
   }
 
  private:
@@ -178,18 +187,27 @@ class EmbeddingTable {
   // not tracked).
   struct Chunk {
     TableVector<Key> keys;
-    TableVector<Real> rows;
+    TableVector<Real> rows;   // width floats a row
+    TableVector<Real> state;  // state_size_ floats a row (empty without state)
     TableVector<std::uint32_t> epochs;
     TableVector<std::uint32_t> ticks;
   };
 
   Key KeyAt(std::size_t i) const { return chunks_[i >> chunk_shift_].keys[i & chunk_mask_]; }
   const Real* RowAt(std::size_t i) const {
-    return chunks_[i >> chunk_shift_].rows.data() + (i & chunk_mask_) * static_cast<std::size_t>(stride_);
+    return chunks_[i >> chunk_shift_].rows.data() + (i & chunk_mask_) * static_cast<std::size_t>(spec_.width);
   }
   Real* RowAt(std::size_t i) {
-    return chunks_[i >> chunk_shift_].rows.data() + (i & chunk_mask_) * static_cast<std::size_t>(stride_);
+    return chunks_[i >> chunk_shift_].rows.data() + (i & chunk_mask_) * static_cast<std::size_t>(spec_.width);
   }
+  const Real* StateAt(std::size_t i) const {
+    return chunks_[i >> chunk_shift_].state.data() + (i & chunk_mask_) * static_cast<std::size_t>(state_size_);
+  }
+  Real* StateAt(std::size_t i) {
+    return chunks_[i >> chunk_shift_].state.data() + (i & chunk_mask_) * static_cast<std::size_t>(state_size_);
+  }
+  // Sets the capacity of chunk c's arrays to `rows` rows (SetCapacity).
+  void SetChunkCapacity(Chunk* c, std::size_t rows);
   std::uint32_t EpochAt(std::size_t i) const { return chunks_[i >> chunk_shift_].epochs[i & chunk_mask_]; }
   std::uint32_t TickAt(std::size_t i) const { return chunks_[i >> chunk_shift_].ticks[i & chunk_mask_]; }
   // Records a touch of row i at the current clock.
@@ -204,9 +222,9 @@ class EmbeddingTable {
   std::size_t Locate(Key key) const;
   // out[i] = Locate(keys[i]) for i < n, software-pipelined: the index slot
   // of key i + 2d and the key and row of key i + d are prefetched while key
-  // i is resolved, so a large table's cache misses overlap. The first
-  // row_floats floats of each row found are prefetched.
-  void LocateMany(const Key* keys, std::size_t n, std::size_t* out, int row_floats) const;
+  // i is resolved, so a large table's cache misses overlap. The weights of
+  // each row found are prefetched, and its state too if `with_state`.
+  void LocateMany(const Key* keys, std::size_t n, std::size_t* out, bool with_state) const;
   static constexpr std::size_t kNone = ~std::size_t{0};
 
   // Returns the slab index of `key`, creating the row if needed.
@@ -235,7 +253,8 @@ class EmbeddingTable {
   std::uint64_t seed_;
   const Optimizer* optimizer_;
   RowTracking tracking_;
-  int stride_;  // width + optimizer state, in floats
+  int stride_;      // width + optimizer state, in floats
+  int state_size_;  // optimizer state, in floats
   std::size_t chunk_rows_;  // rows of a full chunk (a power of two)
   int chunk_shift_;         // log2(chunk_rows_)
   std::size_t chunk_mask_;  // chunk_rows_ - 1

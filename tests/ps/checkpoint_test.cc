@@ -161,9 +161,14 @@ TEST(CheckpointTest, ShardFileRoundTripsRowsAndOptimizerState) {
   EXPECT_EQ(tables[1].dense_size, 10);
   ASSERT_EQ(rows.size(), shard->total_rows());
   for (TableId t = 0; t < 2; ++t) {
-    shard->table(t).ForEach([&](Key key, const Real* row, const Real* /*state*/) {
+    const EmbeddingTable& table = shard->table(t);
+    table.ForEach([&](Key key, const Real* row, const Real* state) {
       const auto& got = rows.at({t, key});
-      EXPECT_EQ(std::memcmp(got.data(), row, got.size() * sizeof(Real)), 0) << "table " << t << " key " << key;
+      ASSERT_EQ(got.size(), static_cast<std::size_t>(table.stride()));
+      const std::size_t width = static_cast<std::size_t>(table.width());
+      EXPECT_EQ(std::memcmp(got.data(), row, width * sizeof(Real)), 0) << "table " << t << " key " << key;
+      EXPECT_EQ(std::memcmp(got.data() + width, state, (got.size() - width) * sizeof(Real)), 0)
+          << "table " << t << " key " << key;
     });
   }
 
@@ -172,9 +177,9 @@ TEST(CheckpointTest, ShardFileRoundTripsRowsAndOptimizerState) {
   for (const auto& [id, values] : rows) restored.Restore(id.first, id.second, values.data(), values.size());
   EXPECT_EQ(restored.total_rows(), shard->total_rows());
   for (const auto& [id, values] : rows) {
-    const Real* row = restored.table(id.first).Find(id.second);
-    ASSERT_NE(row, nullptr);
-    EXPECT_EQ(std::memcmp(row, values.data(), values.size() * sizeof(Real)), 0);
+    const std::vector<Real> row = restored.table(id.first).RowAndState(id.second);
+    ASSERT_EQ(row.size(), values.size());
+    EXPECT_EQ(std::memcmp(row.data(), values.data(), values.size() * sizeof(Real)), 0);
   }
 }
 

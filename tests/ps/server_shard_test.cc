@@ -63,9 +63,9 @@ TEST(EmbeddingTableTest, FirstPullEqualsInitRowAndIsStable) {
       EXPECT_TRUE(SameBits(first.data(), expected.data(), 8)) << "key " << key;
       EXPECT_TRUE(SameBits(second.data(), expected.data(), 8)) << "key " << key;
       // A new row's state is the optimizer's initial state.
-      const Real* row = table.Find(key);
-      ASSERT_NE(row, nullptr);
-      for (int i = 0; i < 8; ++i) EXPECT_EQ(row[8 + i], 0.1f);
+      const Real* state = table.FindState(key);
+      ASSERT_NE(state, nullptr);
+      for (int i = 0; i < 8; ++i) EXPECT_EQ(state[i], 0.1f);
     }
     EXPECT_EQ(table.size(), 4u);
   }
@@ -180,10 +180,11 @@ TEST(EmbeddingTableTest, BatchedPullAndPushEqualTheOneKeyCalls) {
     }
     // Every row (weights and optimizer state) and its tracking agree.
     ASSERT_EQ(batched.size(), single.size());
-    single.ForEachWithEpoch([&](Key key, const Real* row, std::uint32_t epoch) {
-      const Real* other = batched.Find(key);
-      ASSERT_NE(other, nullptr);
-      EXPECT_TRUE(SameBits(row, other, single.stride())) << key;
+    single.ForEachWithEpoch([&](Key key, const Real* row, const Real* state, std::uint32_t epoch) {
+      const std::vector<Real> other = batched.RowAndState(key);
+      ASSERT_EQ(other.size(), static_cast<std::size_t>(single.stride()));
+      EXPECT_TRUE(SameBits(row, other.data(), single.width())) << key;
+      EXPECT_TRUE(SameBits(state, other.data() + single.width(), single.stride() - single.width())) << key;
       (void)epoch;
     });
     // Recency: evicting the same number of least recent rows drops the same keys.
@@ -472,11 +473,11 @@ TEST_P(ShardingInvarianceTest, OneShardEqualsThreeShards) {
     const int stride = one.table(spec.id).stride();
     for (Key k : touched[spec.id]) {
       const int home = ShardOf(spec.id, k, kShards);
-      const Real* a = one.table(spec.id).Find(k);
-      const Real* b = many[home]->table(spec.id).Find(k);
-      ASSERT_NE(a, nullptr);
-      ASSERT_NE(b, nullptr) << "key " << k << " missing on shard " << home;
-      EXPECT_TRUE(SameBits(a, b, stride)) << "table " << spec.id << " key " << k;
+      const std::vector<Real> a = one.table(spec.id).RowAndState(k);
+      const std::vector<Real> b = many[home]->table(spec.id).RowAndState(k);
+      ASSERT_EQ(a.size(), static_cast<std::size_t>(stride));
+      ASSERT_EQ(b.size(), static_cast<std::size_t>(stride)) << "key " << k << " missing on shard " << home;
+      EXPECT_TRUE(SameBits(a.data(), b.data(), stride)) << "table " << spec.id << " key " << k;
       for (int s = 0; s < kShards; ++s) {
         if (s != home) {
           EXPECT_EQ(many[s]->table(spec.id).Find(k), nullptr);
