@@ -11,6 +11,9 @@
 //              u32 kReplyPlaced, u64 bytes written at the place.
 //   Push       u64 request, u32 sections, u32 step, then per section:
 //              u32 table, u32 n, Key keys[n], Real grads[n * width], padding to 8
+//   PushPlaced u64 offset, u64 bytes (ReplyPlace): a Push frame the worker
+//              wrote at that place of its own shared area; the server reads
+//              it there, and the worker frees the place at the ack
 //   PushAck    u64 request
 //
 // Frames come from other ranks and are checked like any input: a reader
@@ -36,6 +39,7 @@ enum WireTag : int {
   kTagPush = 3,
   kTagPushAck = 4,
   kTagEvalPull = 5,  // read-only pull, served at once even in --sync mode
+  kTagPushPlaced = 6,  // a push whose frame is in the sender's shared area
   kTagControl = 10,  // Boost.Serialization control messages (control.h)
 };
 
@@ -54,7 +58,7 @@ constexpr std::uint32_t kReplyPlaced = 1;
 
 // Where a pull's reply may be written instead of sent: `bytes` bytes at
 // `offset` in the puller's shared area (Transport::OwnArea). bytes == 0:
-// reply by message.
+// reply by message. Also where a placed push's frame is (kTagPushPlaced).
 struct ReplyPlace {
   std::uint64_t offset = 0;
   std::uint64_t bytes = 0;

@@ -9,7 +9,7 @@ variants measured side by side, never across sessions).
       base=/path/to/other/build/tests/bench/recsys_bench_ps
 
 A variant is NAME=BINARY[:VAR=VALUE...]; the variables are set for the run
-and passed to every rank (mpirun -x). One server, dim 32 unless given.
+and passed to every rank (mpirun -x). One server, dim 32, Adam unless given.
 """
 import argparse
 import os
@@ -18,7 +18,9 @@ import subprocess
 import sys
 
 COLUMNS = ["rows", "bytes", "mpi", "mpi_gbs", "pp_gbs", "pull", "pull_gbs", "mrows", "pull_ratio", "x8", "x8_gbs",
-           "push", "push_gbs", "push_ratio"]
+           "push", "push_gbs", "push_ratio", "push_x8", "push_x8_gbs", "push_x8_ratio"]
+# Builds before session 11 print no push x8.
+OLD_COLUMNS = COLUMNS[:14]
 
 
 def parse_variant(text):
@@ -43,6 +45,7 @@ def main():
     parser.add_argument("--rows", default="500,1000,10000")
     parser.add_argument("--dim", default="32")
     parser.add_argument("--servers", default="1")
+    parser.add_argument("--optimizer", default="adam")
     parser.add_argument("variants", nargs="+")
     args = parser.parse_args()
     variants = [parse_variant(v) for v in args.variants]
@@ -54,21 +57,22 @@ def main():
             e.update(env)
             e["BENCH_BIN"] = binary
             e["MPIRUN_ARGS"] = " ".join([e.get("MPIRUN_ARGS", "")] + ["-x " + k for k in env]).strip()
-            out = subprocess.run([script, "-s", args.servers, "-d", args.dim, "-r", args.rows], env=e,
-                                 capture_output=True, text=True)
+            out = subprocess.run([script, "-s", args.servers, "-d", args.dim, "-r", args.rows, "-o", args.optimizer],
+                                 env=e, capture_output=True, text=True)
             if out.returncode != 0:
                 sys.exit(f"bench_ps_compare: {name}, run {run + 1}: bench_ps failed:\n{out.stdout}{out.stderr}")
             for line in out.stdout.splitlines():
                 parts = line.replace("|", " ").split()
-                if len(parts) == len(COLUMNS) and parts[0].isdigit():
+                if len(parts) in (len(COLUMNS), len(OLD_COLUMNS)) and parts[0].isdigit():
                     row = dict(zip(COLUMNS, map(float, parts)))
+                    row["mpi_push"] = row["push"] * row["push_ratio"]
                     results[name].setdefault(int(row["rows"]), []).append(row)
         print(f"run {run + 1} of {args.runs} done", file=sys.stderr, flush=True)
     med = statistics.median
-    print(f"medians over {args.runs} runs taking turns, us (x8: per pull, 8 in flight; x8/mpi: ratio of the medians, "
-          "and the median of each run's ratio)")
+    print(f"medians over {args.runs} runs taking turns, us (x8: per pull or push, 8 in flight; x8/mpi: ratio of the "
+          "medians, and the median of each run's ratio)")
     print(f"{'rows':>7} {'variant':<12} {'mpi pull':>9} {'pull':>9} {'pull x8':>9} {'x8/mpi':>7} {'(runs)':>7} "
-          f"{'push':>9}   x8 of each run")
+          f"{'mpi push':>9} {'push':>9} {'push x8':>9} {'x8/mpi':>7}   pull x8 of each run")
     for rows in sorted({r for v in results.values() for r in v}):
         for name, _, _ in variants:
             rs = results[name].get(rows, [])
@@ -76,8 +80,12 @@ def main():
                 continue
             mpi, x8 = med(r["mpi"] for r in rs), med(r["x8"] for r in rs)
             each = med(r["mpi"] / r["x8"] for r in rs)
+            mpi_push = med(r["mpi_push"] for r in rs)
+            pushes = [r["push_x8"] for r in rs if "push_x8" in r]
+            push_x8 = f"{med(pushes):>9.1f} {mpi_push / med(pushes):>7.2f}" if pushes else f"{'-':>9} {'-':>7}"
             print(f"{rows:>7} {name:<12} {mpi:>9.1f} {med(r['pull'] for r in rs):>9.1f} {x8:>9.1f} {mpi / x8:>7.2f} "
-                  f"{each:>7.2f} {med(r['push'] for r in rs):>9.1f}   {' '.join(str(round(r['x8'])) for r in rs)}")
+                  f"{each:>7.2f} {mpi_push:>9.1f} {med(r['push'] for r in rs):>9.1f} {push_x8}   "
+                  f"{' '.join(str(round(r['x8'])) for r in rs)}")
 
 
 if __name__ == "__main__":

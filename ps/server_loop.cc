@@ -132,6 +132,7 @@ class Server {
         return true;
       case kTagPull:
       case kTagPush:
+      case kTagPushPlaced:
         MaybeDebugMute(transport_.rank());
         if (!sync_) {
           if (m.tag == kTagPull) {
@@ -296,7 +297,30 @@ class Server {
   }
 
   void ApplyPush(const Message& m) {
-    FrameReader in(m.data, Concat("push from rank ", m.source));
+    // The frame: the message, or (kTagPushPlaced) what the worker wrote
+    // into its shared area at the place the message names.
+    const char* frame = m.data.data();
+    std::size_t frame_bytes = m.data.size();
+    if (m.tag == kTagPushPlaced) {
+      FrameReader note(m.data, Concat("placed push from rank ", m.source));
+      const auto place = note.Get<ReplyPlace>();
+      const SharedArea area = transport_.PeerArea(m.source);
+      if (area.empty()) {
+        // A worker places pushes only for a server that has written into its
+        // area, so this server could map it then.
+        throw InputError(Concat("push from rank ", m.source, " is in its shared area, which this server cannot map"));
+      }
+      if (place.offset > area.size || place.bytes > area.size - place.offset || place.offset % 8 != 0 ||
+          place.bytes < sizeof(FrameHeader)) {
+        throw InputError(Concat("push from rank ", m.source, " is ", place.bytes, " bytes at offset ", place.offset,
+                                " of its shared area of ", area.size, " bytes"));
+      }
+      std::atomic_thread_fence(std::memory_order_acquire);  // pairs with the worker's release
+      frame = area.data + place.offset;
+      frame_bytes = static_cast<std::size_t>(place.bytes);
+      ++placed_pushes_;
+    }
+    FrameReader in(frame, frame_bytes, Concat("push from rank ", m.source));
     const auto header = in.Get<FrameHeader>();
     for (std::uint32_t s = 0; s < header.sections; ++s) {
       const auto sec = in.Get<SectionHeader>();
@@ -306,7 +330,7 @@ class Server {
       shard_.Push(sec.table, keys, sec.n, grads, header.step);
     }
     ++push_requests_;
-    push_bytes_ += m.data.size();
+    push_bytes_ += frame_bytes;
     Bytes ack;
     FrameWriter out(&ack);
     out.Put(header.request);
@@ -345,6 +369,7 @@ class Server {
     s.peak_rss_bytes = PeakRssBytes();
     s.pull_requests = pull_requests_;
     s.pull_replies_placed = placed_replies_;
+    s.pushes_placed = placed_pushes_;
     s.push_requests = push_requests_;
     s.pull_bytes = pull_bytes_;
     s.push_bytes = push_bytes_;
@@ -363,6 +388,7 @@ class Server {
   std::vector<std::deque<Message>> queues_;
   std::uint64_t pull_requests_ = 0;
   std::uint64_t placed_replies_ = 0;  // of pull_requests_
+  std::uint64_t placed_pushes_ = 0;   // of push_requests_
   std::uint64_t push_requests_ = 0;
   std::uint64_t pull_bytes_ = 0;
   std::uint64_t push_bytes_ = 0;

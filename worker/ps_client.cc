@@ -39,6 +39,7 @@ PsClient::PsClient(Transport* transport, const Topology& topology, std::vector<T
   const int servers = topology_.servers();
   awaiting_.assign(static_cast<std::size_t>(servers), 0);
   server_on_node_.assign(static_cast<std::size_t>(servers), false);
+  server_reads_area_.assign(static_cast<std::size_t>(servers), false);
   for (int s = 0; s < servers; ++s) {
     server_on_node_[static_cast<std::size_t>(s)] = transport_->SharesNodeWith(topology_.ServerRank(s));
   }
@@ -171,6 +172,7 @@ void PsClient::Push(const std::vector<Key>& keys, const ParamBuffers& grads, std
   const Ticket ticket = next_request_++;
   RouteKeys(keys, &push_routes_);
   int messages = 0;
+  std::vector<std::pair<int, std::size_t>> blocks;
   for (int s = 0; s < topology_.servers(); ++s) {
     const Route& route = push_routes_[static_cast<std::size_t>(s)];
     FrameHeader header;
@@ -184,9 +186,19 @@ void PsClient::Push(const std::vector<Key>& keys, const ParamBuffers& grads, std
       bytes += sizeof(SectionHeader) + n * sizeof(Key) + ((n * tables_[t].width * sizeof(Real) + 7) & ~std::size_t{7});
     }
     if (header.sections == 0 && !send_empty_) continue;
-    Bytes frame = transport_->SpareBuffer();
-    frame.reserve(bytes);
-    FrameWriter out(&frame);
+    // A push above the eager limit to a server that reads our area is
+    // written there (one copy, which the server reads in place) instead of
+    // into a message (which MPI copies twice more, and as a rendezvous
+    // message keeps this rank in MPI until the server takes it).
+    std::size_t offset = 0;
+    const bool placed = server_reads_area_[static_cast<std::size_t>(s)] && bytes > transport_->EagerLimit() &&
+                        transport_->PlaceInArea(bytes, &offset);
+    Bytes frame;
+    if (!placed) {
+      frame = transport_->SpareBuffer();
+      frame.reserve(bytes);
+    }
+    FrameWriter out = placed ? FrameWriter(transport_->OwnArea().data + offset, bytes) : FrameWriter(&frame);
     out.Put(header);
     for (std::size_t t = 0; t < tables_.size(); ++t) {
       const TableRoute& tr = route.tables[t];
@@ -208,13 +220,26 @@ void PsClient::Push(const std::vector<Key>& keys, const ParamBuffers& grads, std
         }
       }
     }
-    RECSYS_CHECK(frame.size() == bytes, "push frame of ", frame.size(), " bytes, sized ", bytes);
-    pushed_bytes_ += frame.size();
+    RECSYS_CHECK(out.size() == bytes, "push frame of ", out.size(), " bytes, sized ", bytes);
+    pushed_bytes_ += bytes;
     ++messages;
     ++awaiting_[static_cast<std::size_t>(s)];
-    transport_->Send(topology_.ServerRank(s), kTagPush, std::move(frame));
+    if (placed) {
+      // The note says where; the server reads the frame once the note has
+      // arrived (the message orders the writes before it; the fence states
+      // it, as for pull replies).
+      std::atomic_thread_fence(std::memory_order_release);
+      Bytes note = transport_->SpareBuffer();
+      FrameWriter note_out(&note);
+      note_out.Put(ReplyPlace{offset, bytes});
+      blocks.emplace_back(s, offset);
+      ++placed_pushes_;
+      transport_->Send(topology_.ServerRank(s), kTagPushPlaced, std::move(note));
+    } else {
+      transport_->Send(topology_.ServerRank(s), kTagPush, std::move(frame));
+    }
   }
-  if (messages > 0) pushes_in_flight_.push_back(PendingPush{ticket, messages});
+  if (messages > 0) pushes_in_flight_.push_back(PendingPush{ticket, messages, std::move(blocks)});
 }
 
 void PsClient::WaitPushes(int max_in_flight) {
@@ -318,6 +343,7 @@ void PsClient::HandlePullReply(const Message& m) {
     frame = transport_->OwnArea().data + place.offset;
     frame_bytes = static_cast<std::size_t>(written);
     ++placed_replies_;
+    server_reads_area_[static_cast<std::size_t>(server)] = true;
   }
   FrameReader in(frame, frame_bytes, Concat("pull reply from rank ", m.source));
   header = in.Get<FrameHeader>();
@@ -357,6 +383,15 @@ void PsClient::HandlePushAck(const Message& m) {
   auto it = std::find_if(pushes_in_flight_.begin(), pushes_in_flight_.end(),
                          [&](const PendingPush& p) { return p.ticket == request; });
   if (it == pushes_in_flight_.end()) throw InputError(Concat("ack for unknown push ", request));
+  // The server has applied the push: a block it read it from is free again.
+  const int server = topology_.ServerIndex(m.source);
+  for (auto b = it->blocks.begin(); b != it->blocks.end(); ++b) {
+    if (b->first == server) {
+      transport_->ReleaseInArea(b->second);
+      it->blocks.erase(b);
+      break;
+    }
+  }
   if (--it->acks_left == 0) pushes_in_flight_.erase(it);
 }
 

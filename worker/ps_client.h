@@ -54,7 +54,10 @@ class PsClient {
   // Sends the gradients `grads` (shaped like the pull of `keys`) to the
   // servers, as part of the job's global step `step` (Adam's bias
   // correction, ps/optimizer.h; 0: not known). The data is copied into the
-  // messages; the caller may reuse it.
+  // messages (or, for a server on this node that has written a pull reply
+  // into this rank's shared area, a push above the eager limit into a block
+  // of that area, which the server reads in place: kTagPushPlaced); the
+  // caller may reuse it.
   void Push(const std::vector<Key>& keys, const ParamBuffers& grads, std::uint64_t step = 0);
   // Blocks until at most `max_in_flight` pushes are unacknowledged.
   void WaitPushes(int max_in_flight);
@@ -79,6 +82,8 @@ class PsClient {
   std::uint64_t pushed_bytes() const { return pushed_bytes_; }
   // Pull replies that servers wrote into this rank's shared area.
   std::uint64_t placed_replies() const { return placed_replies_; }
+  // Push frames written into this rank's shared area for a server to read.
+  std::uint64_t placed_pushes() const { return placed_pushes_; }
 
  private:
   // For one server: which rows of each table it holds, as indices into the
@@ -107,6 +112,9 @@ class PsClient {
   struct PendingPush {
     Ticket ticket;
     int acks_left;
+    // The blocks of this rank's shared area holding the push's frames, as
+    // (server index, offset): each is freed when that server acks.
+    std::vector<std::pair<int, std::size_t>> blocks;
   };
 
   // Fills routes (per server) for `keys`.
@@ -145,7 +153,12 @@ class PsClient {
   std::uint64_t pulled_bytes_ = 0;
   std::uint64_t pushed_bytes_ = 0;
   std::uint64_t placed_replies_ = 0;
+  std::uint64_t placed_pushes_ = 0;
   std::vector<bool> server_on_node_;  // per server: its replies may be placed in our area
+  // Per server: it has written a reply into our area, so it maps it and can
+  // read pushes placed there (until then, pushes go as messages: a server
+  // that cannot map the area has no way to read them).
+  std::vector<bool> server_reads_area_;
   std::vector<Route> push_routes_;  // scratch
   Message message_;                 // scratch for Poll
 };

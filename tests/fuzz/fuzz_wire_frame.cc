@@ -4,12 +4,16 @@
 // FrameReader, the server's section parsing and ServerShard's key checks run
 // as in a job. A frame must be served or refused with InputError. The
 // worker has a shared area (1 MiB), so a pull's reply place is checked and
-// written as in a job.
+// written as in a job, and so is a placed push's.
 //
 // Input: byte 0 picks the mode (bit 0: --sync; bits 1-2: pull, push, eval
-// pull, push; bits 3-4: sgd, adagrad, adam, adam), the rest is the frame.
+// pull, placed push; bits 3-4: sgd, adagrad, adam, adam), the rest is the
+// frame. A placed push's is the note (ReplyPlace: where the frame is), then
+// the frame, which the target writes at offset kPushAt of the worker's area
+// (as much as fits), whatever place the note names.
 // With RECSYS_FUZZ_SEEDS=DIR set, the target writes well-formed seed inputs
 // (made with FrameWriter, as PsClient makes them) to DIR and exits.
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -51,6 +55,8 @@ std::vector<TableSpec> Tables() {
   tables[2].width = 1;
   return tables;
 }
+
+constexpr std::size_t kPushAt = 4096;
 
 // Writes mode byte + frame to dir/name.
 void WriteSeed(const std::string& dir, const char* name, std::uint8_t mode, const Bytes& frame) {
@@ -98,15 +104,21 @@ extern "C" int LLVMFuzzerInitialize(int* /*argc*/, char*** /*argv*/) {
   WriteSeed(dir, "push_adam", (1 << 1) | (2 << 3), SeedFrame(2, true));
   WriteSeed(dir, "push_adagrad_sync", 1 | (1 << 1) | (1 << 3), SeedFrame(3, true));
   WriteSeed(dir, "eval_pull_sync", 1 | (2 << 1), SeedFrame(4, false));
-  WriteSeed(dir, "push_sgd", (3 << 1), SeedFrame(5, true));
+  WriteSeed(dir, "push_sgd", (1 << 1), SeedFrame(5, true));
   WriteSeed(dir, "pull_placed", 0 << 1, SeedFrame(6, false, ReplyPlace{64, 4096}));
+  const Bytes push = SeedFrame(7, true);
+  Bytes placed;
+  FrameWriter out(&placed);
+  out.Put(ReplyPlace{kPushAt, push.size()});
+  placed.insert(placed.end(), push.begin(), push.end());
+  WriteSeed(dir, "push_placed_adam_sync", 1 | (3 << 1) | (2 << 3), placed);
   std::exit(0);
 }
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   if (size < 1) return 0;
   const std::uint8_t mode = data[0];
-  constexpr int kTags[] = {kTagPull, kTagPush, kTagEvalPull, kTagPush};
+  constexpr int kTags[] = {kTagPull, kTagPush, kTagEvalPull, kTagPushPlaced};
   constexpr const char* kOptimizers[] = {"sgd", "adagrad", "adam", "adam"};
   Config config;
   config.sync = (mode & 1) != 0;
@@ -121,7 +133,20 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   Setup setup;
   setup.tables = Tables();
   SendControl(coordinator, 1, kTagSetup, setup);
-  worker.Send(1, kTags[(mode >> 1) & 3], Bytes(data + 1, data + size));
+  const int tag = kTags[(mode >> 1) & 3];
+  // The frame the server reads: the message, or for a placed push, what is
+  // in the worker's area where the note says.
+  const std::uint8_t* frame = data + 1;
+  std::size_t frame_size = size - 1;
+  const SharedArea area = worker.OwnArea();
+  if (tag == kTagPushPlaced) {
+    const std::size_t note = std::min(frame_size, sizeof(ReplyPlace));
+    std::memcpy(area.data + kPushAt, frame + note, std::min(frame_size - note, area.size - kPushAt));
+    worker.Send(1, tag, Bytes(frame, frame + note));
+    frame_size = note;
+  } else {
+    worker.Send(1, tag, Bytes(frame, frame + frame_size));
+  }
   Command stop;
   stop.kind = Command::kStop;
   SendControl(coordinator, 1, kTagCommand, stop);
@@ -135,7 +160,14 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   // With one worker even --sync applies a push at once.
   if (!worker.TryRecv(1, Transport::kAnyTag, &reply)) __builtin_trap();
   std::uint64_t request = 0;
-  std::memcpy(&request, data + 1, sizeof(request));
+  if (frame_size < sizeof(request)) __builtin_trap();  // served a frame without a header?
+  if (tag == kTagPushPlaced) {
+    ReplyPlace place;
+    std::memcpy(&place, frame, sizeof(place));  // served: a whole note, inside the area
+    std::memcpy(&request, area.data + place.offset, sizeof(request));
+  } else {
+    std::memcpy(&request, frame, sizeof(request));
+  }
   FrameReader in(reply.data, "reply");
   if (in.Get<std::uint64_t>() != request) __builtin_trap();
   return 0;

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Pull replies from a server on the worker's node are written into the
 # worker's shared area (common/transport.h, "Shared areas") instead of sent
-# as messages: a job reports them (pull_replies_placed), gives exactly the
-# results of a job whose replies are all messages (RECSYS_SHARED_AREA_MB=0,
+# as messages, and so are pushes, read there by the server: a job reports
+# them (pull_replies_placed, pushes_placed), gives exactly the results of a
+# job whose replies and pushes are all messages (RECSYS_SHARED_AREA_MB=0,
 # --sync runs repeat exactly), and a bad RECSYS_SHARED_AREA_MB stops the job
 # with a message naming it.
 source "$(dirname "$0")/lib.sh"
@@ -11,20 +12,25 @@ placed() {
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
 servers = rows[-2]["servers"]
-print(sum(s["pull_replies_placed"] for s in servers), sum(s["pull_requests"] for s in servers))
+print(sum(s["pull_replies_placed"] for s in servers), sum(s["pull_requests"] for s in servers),
+      sum(s["pushes_placed"] for s in servers), sum(s["push_requests"] for s in servers))
 PY
 }
-# Batches of 4,096 examples of dim 64: each server's reply (~2,000 rows) is
-# above the eager limit (256 KiB, kDefaultEagerLimit); smaller ones are messages.
+# Batches of 4,096 examples of dim 64: each server's reply and push (~2,000
+# rows) are above the eager limit (256 KiB, kDefaultEagerLimit); smaller ones
+# are messages.
 for model in mf neumf; do
   args=(--model "$model" --sync --epochs 2 --users 2000 --items 3000 --dim 64 --batch-size 4096 --servers 2)
   run_job 5 "${args[@]}" --metrics-out "$work/area.jsonl" || fail "$model: job with areas"
-  read -r n total < <(placed "$work/area.jsonl")
+  read -r n total pn ptotal < <(placed "$work/area.jsonl")
   [ "$n" -gt 0 ] && [ "$n" -le "$total" ] || fail "$model: $n of $total pull replies placed"
-  grep -q "in shared memory" "$work/out.txt" || fail "$model: the server report does not count placed replies"
+  [ "$pn" -gt 0 ] && [ "$pn" -le "$ptotal" ] || fail "$model: $pn of $ptotal pushes placed"
+  grep -q "in shared memory), [0-9]* pushes (.*, [1-9][0-9]* in shared memory)" "$work/out.txt" \
+    || fail "$model: the server report does not count placed replies and pushes"
   RECSYS_SHARED_AREA_MB=0 run_job 5 "${args[@]}" --metrics-out "$work/msg.jsonl" || fail "$model: job without areas"
-  read -r n total < <(placed "$work/msg.jsonl")
+  read -r n total pn ptotal < <(placed "$work/msg.jsonl")
   [ "$n" -eq 0 ] && [ "$total" -gt 0 ] || fail "$model: $n of $total replies placed without areas"
+  [ "$pn" -eq 0 ] && [ "$ptotal" -gt 0 ] || fail "$model: $pn of $ptotal pushes placed without areas"
   same_metrics "$work/area.jsonl" "$work/msg.jsonl" || fail "$model: placed replies changed the results"
 done
 for bad in abc -1 12x 99999999999; do

@@ -337,6 +337,160 @@ TEST(PsClientTest, LargePullsReturnEveryRowWithSeveralInFlight) {
   }
 }
 
+// A push above the eager limit to a server that has written a pull reply
+// into the worker's shared area (so it maps it) is written there and read in
+// place by the server (kTagPushPlaced); its block is freed at the ack. Every
+// gradient must be applied once, whether the pushes are placed, sent as
+// messages (no area; or before any reply was placed: a server that never
+// wrote into the area may not be able to map it), or some of each (an area
+// with room for one push at a time), with several pushes in flight.
+TEST(PsClientTest, LargePushesAreReadFromTheWorkersAreaOnceItsServerWroteThere) {
+  const std::vector<TableSpec> tables = {Spec(0, "emb", 63, InitKind::kNormal, 0.1f),
+                                         Spec(1, "linear", 1, InitKind::kUniform, 0.3f)};
+  constexpr std::uint64_t kCount = 5000;
+  std::vector<Key> keys;
+  for (std::uint64_t i = 0; i < kCount; ++i) keys.push_back(MakeKey(kFieldItem, i * 5 + 2));
+  const std::vector<ParamBuffers> grads = {Gradients(tables, keys, 0), Gradients(tables, keys, 1),
+                                           Gradients(tables, keys, 2)};
+  for (int servers : {1, 2}) {
+    // One server's push frame: 16 bytes, then per table 8 + n keys + n rows.
+    const std::size_t n = (kCount + servers - 1) / servers;
+    const std::size_t push = 16 + 2 * 8 + n * 8 * 2 + n * 64 * 4;
+    ASSERT_GT(push, kDefaultEagerLimit + 1);
+    for (bool pull_first : {true, false}) {
+      for (std::size_t area : {kDefaultSharedAreaBytes, std::size_t{0}, push + push / 4}) {
+        SCOPED_TRACE("servers " + std::to_string(servers) + (pull_first ? ", pull first" : ", push first") +
+                     ", area " + std::to_string(area));
+        ParamBuffers before, after;
+        std::uint64_t placed = 0;
+        const std::vector<ServerStats> stats = RunWithServers(
+            servers, tables, ServerConfig("sgd", 1.0f),
+            [&](PsClient& ps) {
+              if (pull_first) ps.Wait(ps.Pull(keys, &before));
+              for (const ParamBuffers& g : grads) ps.Push(keys, g);
+              EXPECT_EQ(ps.pushes_in_flight(), 3);
+              ps.WaitPushes(0);
+              ps.Wait(ps.Pull(keys, &after));
+              placed = ps.placed_pushes();
+            },
+            area);
+        std::uint64_t served_placed = 0, pushes = 0;
+        for (const ServerStats& s : stats) {
+          served_placed += s.pushes_placed;
+          pushes += s.push_requests;
+        }
+        EXPECT_EQ(served_placed, placed);
+        EXPECT_EQ(pushes, 3 * static_cast<std::uint64_t>(servers));
+        if (area == kDefaultSharedAreaBytes && pull_first) {
+          EXPECT_EQ(placed, pushes);
+        } else if (area == 0 || !pull_first) {
+          EXPECT_EQ(placed, 0u);
+        } else {
+          EXPECT_GE(placed, 1u);
+          EXPECT_LT(placed, pushes);
+        }
+        for (std::size_t t = 0; t < tables.size(); ++t) {
+          ASSERT_EQ(after.storage[t].size(), keys.size() * static_cast<std::size_t>(tables[t].width));
+          for (std::size_t i = 0; i < keys.size(); ++i) {
+            std::vector<Real> expected = Init(tables[t], keys[i]);
+            for (const ParamBuffers& g : grads) {
+              const std::vector<Real> gi = RowOf(g, tables, t, i);
+              for (std::size_t j = 0; j < expected.size(); ++j) expected[j] -= gi[j];
+            }
+            ASSERT_EQ(RowOf(after, tables, t, i), expected) << "table " << t << " row " << i;
+          }
+        }
+      }
+    }
+  }
+}
+
+// A placed push names a place in the worker's shared area; the server reads
+// only a place inside the area, and refuses any other (or an area it cannot
+// map) as bad input naming the rank.
+TEST(PsClientTest, ServerReadsAPlacedPushOnlyFromInsideTheArea) {
+  const std::vector<TableSpec> tables = {Spec(0, "emb", 4, InitKind::kNormal, 0.1f)};
+  const Topology topology(3, 1);  // coordinator, server, worker
+  const std::size_t area_bytes = std::size_t{1} << 20;
+  const std::vector<Key> keys = {MakeKey(kFieldItem, 1), MakeKey(kFieldItem, 2)};
+  const std::vector<Real> grads = {1, 2, 3, 4, 5, 6, 7, 8};
+  // Writes a push frame at offset 4096 of the worker's area, sends the
+  // worker's note naming `place` and then a pull; returns the server's
+  // error, or "" and the pull's reply in *reply.
+  const auto serve = [&](ReplyPlace place, std::size_t area, Message* reply) -> std::string {
+    auto transports = MakeLocalTransports(3, area);
+    Transport& coordinator = *transports[0];
+    Transport& worker = *transports[2];
+    SetupMessage setup;
+    setup.tables = tables;
+    SendControl(coordinator, 1, kTagSetup, setup);
+    std::size_t frame_bytes = 0;
+    if (area > 0) {
+      FrameWriter out(worker.OwnArea().data + 4096, 16 + 8 + 16 + 32);
+      FrameHeader header;
+      header.request = 7;
+      header.sections = 1;
+      out.Put(header);
+      out.Put(SectionHeader{0, 2});
+      out.PutArray(keys.data(), keys.size());
+      out.PutArray(grads.data(), grads.size());
+      frame_bytes = out.size();
+    }
+    if (place.bytes == 1) place.bytes = frame_bytes;  // "the frame's size"
+    Bytes note;
+    FrameWriter(&note).Put(place);
+    worker.Send(1, kTagPushPlaced, std::move(note));
+    Bytes pull;
+    FrameWriter out(&pull);
+    FrameHeader header;
+    header.request = 8;
+    header.sections = 1;
+    out.Put(header);
+    out.Put(ReplyPlace{});
+    out.Put(SectionHeader{0, 2});
+    out.PutArray(keys.data(), keys.size());
+    worker.Send(1, kTagPull, std::move(pull));
+    Command stop;
+    stop.kind = Command::kStop;
+    SendControl(coordinator, 1, kTagCommand, stop);
+    try {
+      RunServer(*transports[1], topology, ServerConfig("sgd", 1.0f));
+    } catch (const InputError& e) {
+      return e.what();
+    }
+    Message ack;
+    EXPECT_TRUE(worker.TryRecv(1, kTagPushAck, &ack));
+    EXPECT_EQ(FrameReader(ack.data, "ack").Get<std::uint64_t>(), 7u);
+    EXPECT_TRUE(worker.TryRecv(1, kTagPullReply, reply));
+    return "";
+  };
+  Message reply;
+
+  // A place inside the area: the gradients are applied (SGD, lr 1).
+  ASSERT_EQ(serve(ReplyPlace{4096, 1}, area_bytes, &reply), "");
+  FrameReader in(reply.data, "reply");
+  EXPECT_EQ(in.Get<FrameHeader>().request, 8u);
+  EXPECT_EQ(in.Get<SectionHeader>().n, 2u);
+  const Real* rows = in.GetArray<Real>(8);
+  for (std::size_t i = 0; i < keys.size(); ++i) {
+    std::vector<Real> expected = Init(tables[0], keys[i]);
+    for (std::size_t j = 0; j < 4; ++j) expected[j] -= grads[i * 4 + j];
+    EXPECT_EQ(std::vector<Real>(rows + i * 4, rows + i * 4 + 4), expected) << i;
+  }
+
+  // Places the server must refuse.
+  EXPECT_NE(serve(ReplyPlace{area_bytes - 32, 72}, area_bytes, &reply).find("push from rank 2 is 72 bytes at offset"),
+            std::string::npos);
+  EXPECT_NE(serve(ReplyPlace{~std::uint64_t{0} - 8, 72}, area_bytes, &reply).find("of its shared area"),
+            std::string::npos);
+  EXPECT_NE(serve(ReplyPlace{4100, 72}, area_bytes, &reply).find("at offset 4100"), std::string::npos);
+  EXPECT_NE(serve(ReplyPlace{4096, 8}, area_bytes, &reply).find("is 8 bytes"), std::string::npos);
+  // A frame that claims more than the place holds.
+  EXPECT_NE(serve(ReplyPlace{4096, 40}, area_bytes, &reply).find("push from rank 2"), std::string::npos);
+  // No area to read it from.
+  EXPECT_NE(serve(ReplyPlace{4096, 72}, 0, &reply).find("which this server cannot map"), std::string::npos);
+}
+
 // A pull may offer a place in the worker's shared area for its reply; the
 // server writes there only a frame that fits, inside the area, and refuses
 // any other place as bad input naming the rank (it comes off the wire).
