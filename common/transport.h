@@ -156,17 +156,19 @@ class Transport {
   // receiver is usually waiting for exactly that message.
   virtual bool SendsInFlight() { return false; }
 
-  // ---- Shared areas: node-local memory for large replies ----
+  // ---- Shared areas: node-local memory for large replies and pushes ----
   //
-  // A rank may own an area: memory that the ranks on its node can map and
-  // write. A worker lends blocks of its area to servers on its node for
-  // their pull replies (worker/ps_client.cc, ps/server_loop.cc): the server
-  // writes the reply where the worker reads it and sends only a short
-  // message, instead of a reply that MPI copies into shared memory and out
-  // again. Writes into an area become visible to its owner through the
-  // message sent after them: MPI's (or the local hub's) own synchronisation
-  // of that message orders them; the release and acquire fences at either
-  // end only state the intent.
+  // A rank may own an area: memory that the ranks on its node can map,
+  // write and read. A worker lends blocks of its area to servers on its
+  // node for their pull replies (worker/ps_client.cc, ps/server_loop.cc):
+  // the server writes the reply where the worker reads it and sends only a
+  // short message, instead of a reply that MPI copies into shared memory
+  // and out again. A worker also writes a large push into a block of its
+  // area and sends a short note; the server reads the push there and acks,
+  // and the worker frees the block at the ack. Writes into an area become
+  // visible to the other side through the message sent after them: MPI's
+  // (or the local hub's) own synchronisation of that message orders them;
+  // the release and acquire fences at either end only state the intent.
 
   // This rank's area; empty when it has none (disabled, or the backend
   // cannot share memory).
@@ -197,9 +199,10 @@ class Transport {
   virtual std::size_t EagerLimit() const { return kDefaultEagerLimit; }
   // Blocks of this rank's area in use (PlaceInArea, not yet released).
   std::size_t AreaBlocksInUse() const { return area_blocks_.blocks(); }
-  // Blocks of OwnArea() for replies this rank asks peers to write there
-  // (first fit, AreaAllocator). Place returns false when the area has no
-  // room (or there is none); Release frees a placed block once read.
+  // Blocks of OwnArea() for replies this rank asks peers to write there, or
+  // pushes it writes for them to read (first fit, AreaAllocator). Place
+  // returns false when the area has no room (or there is none); Release
+  // frees a placed block once read.
   bool PlaceInArea(std::size_t bytes, std::size_t* offset);
   void ReleaseInArea(std::size_t offset);
 

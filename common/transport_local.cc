@@ -1,6 +1,7 @@
 // The in-process backend: ranks are threads, mailboxes are deques under one
 // mutex. Used by tests of the server, client and worker logic.
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <condition_variable>
@@ -20,19 +21,33 @@ class LocalHub {
  public:
   // Reserves an area of `area_bytes` per rank: address space only, pages
   // are backed as they are first written (as the MPI backend's memfd).
+  // Each area has an inaccessible page after it, so that a read or write
+  // just past an area faults (in tests and the fuzz target) instead of
+  // landing unnoticed in the next rank's area.
   LocalHub(int n, std::size_t area_bytes)
       : boxes_(static_cast<std::size_t>(n)), read_counts_(static_cast<std::size_t>(n) * static_cast<std::size_t>(n)) {
     if (area_bytes == 0) return;
+    const std::size_t page = static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
+    mapped_bytes_ = (area_bytes + 64 + page - 1) / page * page + page;
     for (int r = 0; r < n; ++r) {
-      void* p = mmap(nullptr, area_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+      void* p = mmap(nullptr, mapped_bytes_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
       if (p == MAP_FAILED) break;  // no areas beyond this rank: replies go as messages
-      areas_.push_back(SharedArea{static_cast<char*>(p), area_bytes});
+      char* guard = static_cast<char*>(p) + (mapped_bytes_ - page);
+      if (mprotect(guard, page, PROT_NONE) != 0) {
+        munmap(p, mapped_bytes_);
+        break;
+      }
+      // The area ends where the guard page starts, or less than 64 bytes
+      // before it: its start stays 64-byte aligned.
+      const auto start = reinterpret_cast<std::uintptr_t>(guard - area_bytes) & ~std::uintptr_t{63};
+      areas_.push_back(SharedArea{reinterpret_cast<char*>(start), area_bytes});
+      mappings_.push_back(static_cast<char*>(p));
     }
   }
   LocalHub(const LocalHub&) = delete;
   LocalHub& operator=(const LocalHub&) = delete;
   ~LocalHub() {
-    for (const SharedArea& a : areas_) munmap(a.data, a.size);
+    for (char* m : mappings_) munmap(m, mapped_bytes_);
   }
 
   // How many replies `writer` placed in `owner`'s area the owner has read.
@@ -83,6 +98,8 @@ class LocalHub {
   // State below is protected by mu_.
   std::vector<std::deque<Message>> boxes_;
   std::vector<SharedArea> areas_;  // per rank; constant after construction
+  std::vector<char*> mappings_;     // what was mapped for each area (area, then its guard page)
+  std::size_t mapped_bytes_ = 0;
   std::vector<std::atomic<std::uint64_t>> read_counts_;  // (owner, writer), ReadCount
   bool aborted_ = false;
   int abort_code_ = 0;

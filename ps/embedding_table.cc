@@ -193,7 +193,9 @@ std::vector<Real> EmbeddingTable::RowAndState(Key key) const {
   if (i == kNone) return {};
   std::vector<Real> out(static_cast<std::size_t>(stride_));
   std::memcpy(out.data(), RowAt(i), sizeof(Real) * static_cast<std::size_t>(spec_.width));
-  std::memcpy(out.data() + spec_.width, StateAt(i), sizeof(Real) * static_cast<std::size_t>(state_size_));
+  if (state_size_ > 0) {
+    std::memcpy(out.data() + spec_.width, StateAt(i), sizeof(Real) * static_cast<std::size_t>(state_size_));
+  }
   return out;
 }
 

@@ -30,9 +30,11 @@
 // The slab's and the index's arrays come from TableAllocator: from 2 MiB on
 // they sit in transparent huge pages (ps/huge_pages.h), so that random row
 // reads from a large table do not also miss the TLB. A full chunk's arrays
-// take 4 to 8 MiB in all; its weights and state (most of it) are mostly in
-// whole huge pages, its keys and tracking (under 2 MiB for rows of 32 bytes
-// and more) are not.
+// take 4 to 8 MiB in all; its weights and its state are each in whole huge
+// pages when they take 2 MiB or more (the state always does with Adam and
+// AdaGrad; the weights do for dims that are powers of two of 16 and more,
+// and not, e.g., for Adam with dim 24: 16,384 rows x 96 bytes), its keys
+// and tracking (under 2 MiB for rows of 32 bytes and more) are not.
 //
 // Removing rows (expiry, eviction) compacts the slab in place, keeping the
 // rows' order, and rebuilds the index.
@@ -166,7 +168,8 @@ class EmbeddingTable {
   std::size_t raw_bytes() const { return num_rows_ * RawRowBytes(); }
   std::size_t RawRowBytes() const { return sizeof(Key) + sizeof(Real) * static_cast<std::size_t>(stride_); }
 
-  // Visits every row: fn(key, const Real* row, const Real* state). For
+  // Visits every row: fn(key, const Real* row, const Real* state), where
+  // state may be nullptr when the optimizer keeps none (SGD). For
   // checkpoints and reports. Order is unspecified.
   template <typename Fn>
   void ForEach(Fn fn) const {

@@ -304,6 +304,7 @@ class Server {
     if (m.tag == kTagPushPlaced) {
       FrameReader note(m.data, Concat("placed push from rank ", m.source));
       const auto place = note.Get<ReplyPlace>();
+      if (!note.done()) throw InputError(Concat("placed push from rank ", m.source, " has ", m.data.size(), " bytes"));
       const SharedArea area = transport_.PeerArea(m.source);
       if (area.empty()) {
         // A worker places pushes only for a server that has written into its
@@ -318,7 +319,6 @@ class Server {
       std::atomic_thread_fence(std::memory_order_acquire);  // pairs with the worker's release
       frame = area.data + place.offset;
       frame_bytes = static_cast<std::size_t>(place.bytes);
-      ++placed_pushes_;
     }
     FrameReader in(frame, frame_bytes, Concat("push from rank ", m.source));
     const auto header = in.Get<FrameHeader>();
@@ -330,6 +330,11 @@ class Server {
       shard_.Push(sec.table, keys, sec.n, grads, header.step);
     }
     ++push_requests_;
+    if (m.tag == kTagPushPlaced) {
+      ++placed_pushes_;
+      // The worker may reuse the block once acked: reads before the ack.
+      std::atomic_thread_fence(std::memory_order_release);
+    }
     push_bytes_ += frame_bytes;
     Bytes ack;
     FrameWriter out(&ack);

@@ -171,8 +171,10 @@ void PsClient::Wait(Ticket ticket) {
 void PsClient::Push(const std::vector<Key>& keys, const ParamBuffers& grads, std::uint64_t step) {
   const Ticket ticket = next_request_++;
   RouteKeys(keys, &push_routes_);
+  // Recorded first, so that the blocks placed are freed at the acks even if
+  // a later send fails.
+  pushes_in_flight_.push_back(PendingPush{ticket, 0, {}});
   int messages = 0;
-  std::vector<std::pair<int, std::size_t>> blocks;
   for (int s = 0; s < topology_.servers(); ++s) {
     const Route& route = push_routes_[static_cast<std::size_t>(s)];
     FrameHeader header;
@@ -194,7 +196,9 @@ void PsClient::Push(const std::vector<Key>& keys, const ParamBuffers& grads, std
     const bool placed = server_reads_area_[static_cast<std::size_t>(s)] && bytes > transport_->EagerLimit() &&
                         transport_->PlaceInArea(bytes, &offset);
     Bytes frame;
-    if (!placed) {
+    if (placed) {
+      pushes_in_flight_.back().blocks.emplace_back(s, offset);  // freed at the server's ack
+    } else {
       frame = transport_->SpareBuffer();
       frame.reserve(bytes);
     }
@@ -224,22 +228,22 @@ void PsClient::Push(const std::vector<Key>& keys, const ParamBuffers& grads, std
     pushed_bytes_ += bytes;
     ++messages;
     ++awaiting_[static_cast<std::size_t>(s)];
+    ++pushes_in_flight_.back().acks_left;
     if (placed) {
       // The note says where; the server reads the frame once the note has
       // arrived (the message orders the writes before it; the fence states
       // it, as for pull replies).
       std::atomic_thread_fence(std::memory_order_release);
-      Bytes note = transport_->SpareBuffer();
+      Bytes note;
       FrameWriter note_out(&note);
       note_out.Put(ReplyPlace{offset, bytes});
-      blocks.emplace_back(s, offset);
       ++placed_pushes_;
       transport_->Send(topology_.ServerRank(s), kTagPushPlaced, std::move(note));
     } else {
       transport_->Send(topology_.ServerRank(s), kTagPush, std::move(frame));
     }
   }
-  if (messages > 0) pushes_in_flight_.push_back(PendingPush{ticket, messages, std::move(blocks)});
+  if (messages == 0) pushes_in_flight_.pop_back();  // nothing sent: done at once
 }
 
 void PsClient::WaitPushes(int max_in_flight) {
@@ -383,8 +387,11 @@ void PsClient::HandlePushAck(const Message& m) {
   auto it = std::find_if(pushes_in_flight_.begin(), pushes_in_flight_.end(),
                          [&](const PendingPush& p) { return p.ticket == request; });
   if (it == pushes_in_flight_.end()) throw InputError(Concat("ack for unknown push ", request));
-  // The server has applied the push: a block it read it from is free again.
   const int server = topology_.ServerIndex(m.source);
+  if (server < 0 || server >= topology_.servers()) throw InputError(Concat("push ack from non-server rank ", m.source));
+  // The server has applied the push: a block it read it from is free again
+  // (its reads came before its ack; the fence states the order).
+  std::atomic_thread_fence(std::memory_order_acquire);
   for (auto b = it->blocks.begin(); b != it->blocks.end(); ++b) {
     if (b->first == server) {
       transport_->ReleaseInArea(b->second);

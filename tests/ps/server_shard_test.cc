@@ -278,9 +278,11 @@ TEST(EmbeddingTableTest, ReserveAvoidsGrowth) {
   std::vector<Real> out(16);
   table.Pull(0, out.data());
   const Real* first = table.Find(0);
+  const Real* first_state = table.FindState(0);
   const std::size_t bytes = table.bytes();
   for (Key k = 1; k < 100000; ++k) table.Pull(Mix64(k), out.data());
   EXPECT_EQ(table.Find(0), first);  // the slab never moved
+  EXPECT_EQ(table.FindState(0), first_state);
   EXPECT_EQ(table.bytes(), bytes);
   const double ratio = BytesPerRowRatio(table);
   std::printf("[ table    ] reserved 100k rows, dim 16, adagrad: %.3fx raw\n", ratio);

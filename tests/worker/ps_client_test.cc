@@ -414,10 +414,10 @@ TEST(PsClientTest, ServerReadsAPlacedPushOnlyFromInsideTheArea) {
   const std::size_t area_bytes = std::size_t{1} << 20;
   const std::vector<Key> keys = {MakeKey(kFieldItem, 1), MakeKey(kFieldItem, 2)};
   const std::vector<Real> grads = {1, 2, 3, 4, 5, 6, 7, 8};
-  // Writes a push frame at offset 4096 of the worker's area, sends the
-  // worker's note naming `place` and then a pull; returns the server's
-  // error, or "" and the pull's reply in *reply.
-  const auto serve = [&](ReplyPlace place, std::size_t area, Message* reply) -> std::string {
+  // Writes a push frame at offset `at` of the worker's area, sends the
+  // worker's note naming `place` (bytes 1: the frame's size) and then a
+  // pull; returns the server's error, or "" and the pull's reply in *reply.
+  const auto serve = [&](ReplyPlace place, std::size_t area, Message* reply, std::size_t at = 4096) -> std::string {
     auto transports = MakeLocalTransports(3, area);
     Transport& coordinator = *transports[0];
     Transport& worker = *transports[2];
@@ -426,7 +426,7 @@ TEST(PsClientTest, ServerReadsAPlacedPushOnlyFromInsideTheArea) {
     SendControl(coordinator, 1, kTagSetup, setup);
     std::size_t frame_bytes = 0;
     if (area > 0) {
-      FrameWriter out(worker.OwnArea().data + 4096, 16 + 8 + 16 + 32);
+      FrameWriter out(worker.OwnArea().data + at, 16 + 8 + 16 + 32);
       FrameHeader header;
       header.request = 7;
       header.sections = 1;
@@ -478,6 +478,10 @@ TEST(PsClientTest, ServerReadsAPlacedPushOnlyFromInsideTheArea) {
     EXPECT_EQ(std::vector<Real>(rows + i * 4, rows + i * 4 + 4), expected) << i;
   }
 
+  // A place that ends where the area ends.
+  ASSERT_EQ(serve(ReplyPlace{area_bytes - 72, 1}, area_bytes, &reply, area_bytes - 72), "");
+  EXPECT_EQ(reply.data.size(), 16u + 8u + 32u);
+
   // Places the server must refuse.
   EXPECT_NE(serve(ReplyPlace{area_bytes - 32, 72}, area_bytes, &reply).find("push from rank 2 is 72 bytes at offset"),
             std::string::npos);
@@ -486,7 +490,23 @@ TEST(PsClientTest, ServerReadsAPlacedPushOnlyFromInsideTheArea) {
   EXPECT_NE(serve(ReplyPlace{4100, 72}, area_bytes, &reply).find("at offset 4100"), std::string::npos);
   EXPECT_NE(serve(ReplyPlace{4096, 8}, area_bytes, &reply).find("is 8 bytes"), std::string::npos);
   // A frame that claims more than the place holds.
-  EXPECT_NE(serve(ReplyPlace{4096, 40}, area_bytes, &reply).find("push from rank 2"), std::string::npos);
+  EXPECT_NE(serve(ReplyPlace{4096, 40}, area_bytes, &reply).find("runs past the end"), std::string::npos);
+  // A note of the wrong size.
+  {
+    auto transports = MakeLocalTransports(3, area_bytes);
+    SetupMessage setup;
+    setup.tables = tables;
+    SendControl(*transports[0], 1, kTagSetup, setup);
+    Bytes note(24, 0);
+    transports[2]->Send(1, kTagPushPlaced, std::move(note));
+    std::string error;
+    try {
+      RunServer(*transports[1], topology, ServerConfig("sgd", 1.0f));
+    } catch (const InputError& e) {
+      error = e.what();
+    }
+    EXPECT_NE(error.find("placed push from rank 2 has 24 bytes"), std::string::npos) << error;
+  }
   // No area to read it from.
   EXPECT_NE(serve(ReplyPlace{4096, 72}, 0, &reply).find("which this server cannot map"), std::string::npos);
 }
