@@ -359,7 +359,8 @@ BENCHMARK(BM_TablePull)->Arg(2626)->Arg(1 << 20);
 
 // Requests through the server's batched path (PeekMany: prefetching
 // lookups, one call per request). Args: table rows, keys per request (512 as
-// a batch's pull; 10,000 as bench_ps's largest, whose rows overflow L2).
+// a batch's pull; 10,000 as bench_ps's, whose rows overflow L2; 100,000, whose
+// rows and reply outgrow the L3 cache).
 void BM_TablePullMany(benchmark::State& state) {
   const int per_set = static_cast<int>(state.range(1));
   FilledTable f(2, state.range(0), false, per_set);
@@ -376,6 +377,7 @@ BENCHMARK(BM_TablePullMany)
     ->Args({2626, 512})
     ->Args({1 << 20, 512})
     ->Args({12000, 10000})
+    ->Args({120000, 100000})
     ->Args({1 << 20, 10000});
 
 // Args: optimizer (0 sgd, 1 adagrad, 2 adam), table rows. Sparse update of
