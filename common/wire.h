@@ -62,6 +62,9 @@ constexpr std::uint32_t kReplyPlaced = 1;
 struct ReplyPlace {
   std::uint64_t offset = 0;
   std::uint64_t bytes = 0;
+  // Whether the place lies inside an area of `size` bytes and starts 8-byte
+  // aligned (as frames must). The fields come off the wire: no overflow.
+  bool InsideOf(std::size_t size) const { return offset <= size && bytes <= size - offset && offset % 8 == 0; }
 };
 static_assert(sizeof(ReplyPlace) == 16, "reply place layout");
 

@@ -28,6 +28,12 @@ constexpr std::size_t kSlotBytes = sizeof(std::uint32_t) + sizeof(std::uint8_t);
 inline std::size_t HomeSlot(std::uint64_t hash, std::size_t mask) { return static_cast<std::size_t>(hash) & mask; }
 inline std::uint8_t TagOf(std::uint64_t hash) { return static_cast<std::uint8_t>(0x80 | (hash >> 57)); }
 
+// Prefetches `bytes` bytes from p, a cache line (64 bytes) at a time.
+inline void PrefetchBytes(const Real* p, std::size_t bytes) {
+  const char* at = reinterpret_cast<const char*>(p);
+  for (std::size_t b = 0; b < bytes; b += 64) __builtin_prefetch(at + b);
+}
+
 // Reallocates v to exactly `capacity` elements (keeping its contents):
 // reserve() may round up and never shrinks.
 template <typename T>
@@ -123,10 +129,8 @@ void EmbeddingTable::LocateMany(const Key* keys, std::size_t n, std::size_t* out
     const std::uint32_t entry = index_[slot];
     if (entry != 0) {
       __builtin_prefetch(&chunks_[(entry - 1) >> chunk_shift_].keys[(entry - 1) & chunk_mask_]);
-      const char* row = reinterpret_cast<const char*>(RowAt(entry - 1));
-      for (std::size_t b = 0; b < row_bytes; b += 64) __builtin_prefetch(row + b);
-      const char* state = reinterpret_cast<const char*>(StateAt(entry - 1));
-      for (std::size_t b = 0; b < state_bytes; b += 64) __builtin_prefetch(state + b);
+      PrefetchBytes(RowAt(entry - 1), row_bytes);
+      PrefetchBytes(StateAt(entry - 1), state_bytes);
     }
   };
   for (std::size_t j = 0; j < std::min(n, 2 * kAhead); ++j) stage1(j);
@@ -156,8 +160,7 @@ std::size_t EmbeddingTable::PeekMany(const Key* keys, std::size_t n, Real* out, 
   std::size_t present = 0;
   for (std::size_t i = 0; i < n; ++i) {
     if (prefetch && i + kCopyAhead < n && located_[i + kCopyAhead] != kNone) {
-      const char* row = reinterpret_cast<const char*>(RowAt(located_[i + kCopyAhead]));
-      for (std::size_t b = 0; b < row_bytes; b += 64) __builtin_prefetch(row + b);
+      PrefetchBytes(RowAt(located_[i + kCopyAhead]), row_bytes);
     }
     present += PeekAt(located_[i], keys[i], out + i * width, touch) ? 1 : 0;
   }

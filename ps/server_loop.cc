@@ -239,7 +239,7 @@ class Server {
     if (place.bytes > 0) {
       const SharedArea area = transport_.PeerArea(m.source);
       if (!area.empty()) {
-        if (place.offset > area.size || place.bytes > area.size - place.offset || place.offset % 8 != 0) {
+        if (!place.InsideOf(area.size)) {
           throw InputError(Concat("pull from rank ", m.source, " offers ", place.bytes, " bytes at offset ",
                                   place.offset, " of its shared area of ", area.size, " bytes"));
         }
@@ -311,8 +311,7 @@ class Server {
         // area, so this server could map it then.
         throw InputError(Concat("push from rank ", m.source, " is in its shared area, which this server cannot map"));
       }
-      if (place.offset > area.size || place.bytes > area.size - place.offset || place.offset % 8 != 0 ||
-          place.bytes < sizeof(FrameHeader)) {
+      if (!place.InsideOf(area.size) || place.bytes < sizeof(FrameHeader)) {
         throw InputError(Concat("push from rank ", m.source, " is ", place.bytes, " bytes at offset ", place.offset,
                                 " of its shared area of ", area.size, " bytes"));
       }

@@ -174,7 +174,6 @@ void PsClient::Push(const std::vector<Key>& keys, const ParamBuffers& grads, std
   // Recorded first, so that the blocks placed are freed at the acks even if
   // a later send fails.
   pushes_in_flight_.push_back(PendingPush{ticket, 0, {}});
-  int messages = 0;
   for (int s = 0; s < topology_.servers(); ++s) {
     const Route& route = push_routes_[static_cast<std::size_t>(s)];
     FrameHeader header;
@@ -226,7 +225,6 @@ void PsClient::Push(const std::vector<Key>& keys, const ParamBuffers& grads, std
     }
     RECSYS_CHECK(out.size() == bytes, "push frame of ", out.size(), " bytes, sized ", bytes);
     pushed_bytes_ += bytes;
-    ++messages;
     ++awaiting_[static_cast<std::size_t>(s)];
     ++pushes_in_flight_.back().acks_left;
     if (placed) {
@@ -243,7 +241,7 @@ void PsClient::Push(const std::vector<Key>& keys, const ParamBuffers& grads, std
       transport_->Send(topology_.ServerRank(s), kTagPush, std::move(frame));
     }
   }
-  if (messages == 0) pushes_in_flight_.pop_back();  // nothing sent: done at once
+  if (pushes_in_flight_.back().acks_left == 0) pushes_in_flight_.pop_back();  // nothing sent: done at once
 }
 
 void PsClient::WaitPushes(int max_in_flight) {

@@ -212,6 +212,21 @@ void ExpectInitialRows(const ParamBuffers& rows, const std::vector<TableSpec>& t
   }
 }
 
+// A pull frame (wire.h) of `keys` from table 0, offering `place`, as a
+// worker sends it to one server.
+Bytes PullFrame(std::uint64_t request, ReplyPlace place, const std::vector<Key>& keys) {
+  Bytes frame;
+  FrameWriter out(&frame);
+  FrameHeader header;
+  header.request = request;
+  header.sections = 1;
+  out.Put(header);
+  out.Put(place);
+  out.Put(SectionHeader{0, static_cast<std::uint32_t>(keys.size())});
+  out.PutArray(keys.data(), keys.size());
+  return frame;
+}
+
 // Gradients for `keys`, different for every (step, table, row, element).
 ParamBuffers Gradients(const std::vector<TableSpec>& tables, const std::vector<Key>& keys, int step) {
   ParamBuffers grads;
@@ -440,16 +455,7 @@ TEST(PsClientTest, ServerReadsAPlacedPushOnlyFromInsideTheArea) {
     Bytes note;
     FrameWriter(&note).Put(place);
     worker.Send(1, kTagPushPlaced, std::move(note));
-    Bytes pull;
-    FrameWriter out(&pull);
-    FrameHeader header;
-    header.request = 8;
-    header.sections = 1;
-    out.Put(header);
-    out.Put(ReplyPlace{});
-    out.Put(SectionHeader{0, 2});
-    out.PutArray(keys.data(), keys.size());
-    worker.Send(1, kTagPull, std::move(pull));
+    worker.Send(1, kTagPull, PullFrame(8, ReplyPlace{}, keys));
     Command stop;
     stop.kind = Command::kStop;
     SendControl(coordinator, 1, kTagCommand, stop);
@@ -531,16 +537,7 @@ TEST(PsClientTest, ServerWritesAReplyOnlyIntoAPlaceThatHoldsIt) {
     SetupMessage setup;
     setup.tables = tables;
     SendControl(coordinator, 1, kTagSetup, setup);
-    Bytes frame;
-    FrameWriter out(&frame);
-    FrameHeader header;
-    header.request = 42;
-    header.sections = 1;
-    out.Put(header);
-    out.Put(place);
-    out.Put(SectionHeader{0, static_cast<std::uint32_t>(keys.size())});
-    out.PutArray(keys.data(), keys.size());
-    worker.Send(1, kTagPull, std::move(frame));
+    worker.Send(1, kTagPull, PullFrame(42, place, keys));
     Command stop;
     stop.kind = Command::kStop;
     SendControl(coordinator, 1, kTagCommand, stop);
