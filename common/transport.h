@@ -195,7 +195,7 @@ class Transport {
   virtual void PlacedInto(int /*owner*/, std::size_t /*bytes*/) {}
   virtual void AreaRead(int /*writer*/) {}
   // The eager limit in force (kDefaultEagerLimit unless the user set
-  // another): PsClient places only replies above it.
+  // another): placed replies above it are in flight until read (PlacedInto).
   virtual std::size_t EagerLimit() const { return kDefaultEagerLimit; }
   // Blocks of this rank's area in use (PlaceInArea, not yet released).
   std::size_t AreaBlocksInUse() const { return area_blocks_.blocks(); }

@@ -119,21 +119,13 @@ PsClient::Ticket PsClient::Pull(const std::vector<Key>& keys, ParamBuffers* rows
       reply_bytes += PullReplySectionBytes(n, static_cast<std::size_t>(tables_[t].width));
     }
     if (header.sections == 0 && !send_empty_) continue;
-    // A reply above the eager limit from a server on this node is written
-    // into this rank's shared area, if it has room; otherwise it comes as a
-    // message. An eager message is one copy into shared memory and one
-    // out, its send completes at once, and the server sleeps while its
-    // worker computes; a placed reply above the limit is polled for until
-    // read (PlacedInto), as its rendezvous message was. Placing the small
-    // ones as well measured faster in bench_ps when the server also polled
-    // for them (500 rows x8 9.4 against 15.9 us) but slower when it did
-    // not (a 500-row pull 50 against 25 us), and polling for them costs a
-    // server core while its workers compute: not done. (At most a few
-    // pulls in flight, times one block per server: AreaAllocator's linear
-    // scan stays short.)
+    // A reply of more than kMinPlacedBytes from a server on this node is
+    // written into this rank's shared area, if it has room; otherwise it
+    // comes as a message. (At most a few pulls in flight, times one block
+    // per server: AreaAllocator's linear scan stays short.)
     ReplyPlace& place = pending->places[static_cast<std::size_t>(s)];
     std::size_t offset = 0;
-    if (server_on_node_[static_cast<std::size_t>(s)] && reply_bytes > transport_->EagerLimit() &&
+    if (server_on_node_[static_cast<std::size_t>(s)] && reply_bytes > kMinPlacedBytes &&
         transport_->PlaceInArea(reply_bytes, &offset)) {
       place.offset = offset;
       place.bytes = reply_bytes;
@@ -187,12 +179,13 @@ void PsClient::Push(const std::vector<Key>& keys, const ParamBuffers& grads, std
       bytes += sizeof(SectionHeader) + n * sizeof(Key) + ((n * tables_[t].width * sizeof(Real) + 7) & ~std::size_t{7});
     }
     if (header.sections == 0 && !send_empty_) continue;
-    // A push above the eager limit to a server that reads our area is
-    // written there (one copy, which the server reads in place) instead of
-    // into a message (which MPI copies twice more, and as a rendezvous
-    // message keeps this rank in MPI until the server takes it).
+    // A push of more than kMinPlacedBytes to a server that reads our area
+    // is written there (one copy, which the server reads in place) instead
+    // of into a message (which MPI copies twice more, and above the eager
+    // limit, as a rendezvous message, keeps this rank in MPI until the
+    // server takes it).
     std::size_t offset = 0;
-    const bool placed = server_reads_area_[static_cast<std::size_t>(s)] && bytes > transport_->EagerLimit() &&
+    const bool placed = server_reads_area_[static_cast<std::size_t>(s)] && bytes > kMinPlacedBytes &&
                         transport_->PlaceInArea(bytes, &offset);
     Bytes frame;
     if (placed) {

@@ -85,6 +85,17 @@ class PsClient {
   // Push frames written into this rank's shared area for a server to read.
   std::uint64_t placed_pushes() const { return placed_pushes_; }
 
+  // Pull replies and pushes larger than this, to and from a server on this
+  // node, go through this rank's shared area when it has room; smaller ones
+  // are messages. A placed reply is written once, by the server straight
+  // into our area, instead of copied into Open MPI's shared memory and out
+  // again; that copy was a third of an MF server's time (README
+  // "Performance", session 12). Below a few KiB the copies cost less than
+  // placing: bench_ps, 10-row pulls (1.3 KB) 3.5 us placed against 3.0 us as
+  // messages, 50-row pulls (6.4 KB) 4.0 against 4.7 us. Only replies above
+  // the eager limit are also polled for until read (Transport::PlacedInto).
+  static constexpr std::size_t kMinPlacedBytes = 4096;
+
  private:
   // For one server: which rows of each table it holds, as indices into the
   // batch's keys (sparse) or the block's rows (dense). With one server every

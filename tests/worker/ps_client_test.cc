@@ -420,6 +420,63 @@ TEST(PsClientTest, LargePushesAreReadFromTheWorkersAreaOnceItsServerWroteThere) 
   }
 }
 
+// Batch-sized pull replies and pushes, above PsClient::kMinPlacedBytes and
+// below the eager limit, go through the worker's shared area too (pushes
+// once the server has placed a reply there); tiny ones stay messages. The
+// rows pulled are the same either way.
+TEST(PsClientTest, BatchSizedRepliesAndPushesArePlacedTinyOnesAreMessages) {
+  const std::vector<TableSpec> tables = {Spec(0, "emb", 16, InitKind::kNormal, 0.1f)};
+  std::vector<Key> tiny, batch;
+  for (std::uint64_t i = 0; i < 10; ++i) tiny.push_back(MakeKey(kFieldUser, i));
+  for (std::uint64_t i = 0; i < 200; ++i) batch.push_back(MakeKey(kFieldItem, i));
+  // A reply: 16 bytes of frame header, 8 of section header, then the rows;
+  // a push adds the keys.
+  const auto reply = [](std::size_t n) { return 16 + 8 + n * 16 * 4; };
+  const auto push = [](std::size_t n) { return 16 + 8 + n * 8 + n * 16 * 4; };
+  ASSERT_LE(push(tiny.size()), PsClient::kMinPlacedBytes);
+  ASSERT_GT(reply(batch.size()), PsClient::kMinPlacedBytes);
+  ASSERT_LT(push(batch.size()), kDefaultEagerLimit);
+  const ParamBuffers g_tiny = Gradients(tables, tiny, 0);
+  const ParamBuffers g_batch = Gradients(tables, batch, 1);
+  ParamBuffers tiny_rows, batch_rows, first_tiny;
+  std::uint64_t placed_replies = 0, placed_pushes = 0;
+  const std::vector<ServerStats> stats =
+      RunWithServers(1, tables, ServerConfig("sgd", 1.0f), [&](PsClient& ps) {
+        ps.Wait(ps.Pull(tiny, &first_tiny));  // a message
+        ps.Push(batch, g_batch);              // a message: no reply placed yet
+        ps.WaitPushes(0);
+        ps.Wait(ps.Pull(batch, &batch_rows));  // placed
+        ps.Push(batch, g_batch);               // placed
+        ps.Push(tiny, g_tiny);                 // a message
+        ps.WaitPushes(0);
+        ps.Wait(ps.Pull(tiny, &tiny_rows));  // a message
+        ps.Wait(ps.Pull(batch, &batch_rows));  // placed
+        placed_replies = ps.placed_replies();
+        placed_pushes = ps.placed_pushes();
+      });
+  ASSERT_EQ(stats.size(), 1u);
+  EXPECT_EQ(placed_replies, 2u);
+  EXPECT_EQ(placed_pushes, 1u);
+  EXPECT_EQ(stats[0].pull_replies_placed, 2u);
+  EXPECT_EQ(stats[0].pushes_placed, 1u);
+  EXPECT_EQ(stats[0].push_requests, 3u);
+  for (std::size_t i = 0; i < tiny.size(); ++i) {
+    std::vector<Real> expected = Init(tables[0], tiny[i]);
+    ASSERT_EQ(RowOf(first_tiny, tables, 0, i), expected);
+    const std::vector<Real> gi = RowOf(g_tiny, tables, 0, i);
+    for (std::size_t j = 0; j < expected.size(); ++j) expected[j] -= gi[j];
+    ASSERT_EQ(RowOf(tiny_rows, tables, 0, i), expected) << "row " << i;
+  }
+  for (std::size_t i = 0; i < batch.size(); ++i) {
+    std::vector<Real> expected = Init(tables[0], batch[i]);
+    const std::vector<Real> gi = RowOf(g_batch, tables, 0, i);
+    for (int k = 0; k < 2; ++k) {
+      for (std::size_t j = 0; j < expected.size(); ++j) expected[j] -= gi[j];
+    }
+    ASSERT_EQ(RowOf(batch_rows, tables, 0, i), expected) << "row " << i;
+  }
+}
+
 // A placed push names a place in the worker's shared area; the server reads
 // only a place inside the area, and refuses any other (or an area it cannot
 // map) as bad input naming the rank.
