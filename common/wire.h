@@ -145,6 +145,11 @@ class FrameReader {
  public:
   FrameReader(const Bytes& in, std::string what) : FrameReader(in.data(), in.size(), std::move(what)) {}
   FrameReader(const char* data, std::size_t size, std::string what) : data_(data), size_(size), what_(std::move(what)) {}
+  // For the messages of every batch: `what` from rank `source`, put into
+  // words only if the frame is malformed (not a string per message).
+  FrameReader(const Bytes& in, const char* what, int source) : FrameReader(in.data(), in.size(), what, source) {}
+  FrameReader(const char* data, std::size_t size, const char* what, int source)
+      : data_(data), size_(size), what_static_(what), source_(source) {}
 
   template <typename T>
   T Get() {
@@ -171,11 +176,14 @@ class FrameReader {
     if (n > size_ - at_) Fail(Concat("truncated frame: need ", n, " bytes at offset ", at_));
   }
   [[noreturn]] void Fail(const std::string& why) const {
-    throw InputError(Concat("malformed ", what_, " (", size_, " bytes): ", why));
+    const std::string what = what_static_ != nullptr ? Concat(what_static_, " from rank ", source_) : what_;
+    throw InputError(Concat("malformed ", what, " (", size_, " bytes): ", why));
   }
   const char* data_;
   std::size_t size_;
   std::string what_;
+  const char* what_static_ = nullptr;  // with source_, instead of what_
+  int source_ = -1;
   std::size_t at_ = 0;
 };
 

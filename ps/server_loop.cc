@@ -217,7 +217,7 @@ class Server {
 
   // Training pulls (touch) mark the rows touched; evaluation pulls do not.
   void AnswerPull(const Message& m, bool touch) {
-    FrameReader in(m.data, Concat("pull from rank ", m.source));
+    FrameReader in(m.data, "pull", m.source);
     const auto header = in.Get<FrameHeader>();
     const auto place = in.Get<ReplyPlace>();
     // First pass: size the reply exactly, so it is written without regrowth.
@@ -302,7 +302,7 @@ class Server {
     const char* frame = m.data.data();
     std::size_t frame_bytes = m.data.size();
     if (m.tag == kTagPushPlaced) {
-      FrameReader note(m.data, Concat("placed push from rank ", m.source));
+      FrameReader note(m.data, "placed push", m.source);
       const auto place = note.Get<ReplyPlace>();
       if (!note.done()) throw InputError(Concat("placed push from rank ", m.source, " has ", m.data.size(), " bytes"));
       const SharedArea area = transport_.PeerArea(m.source);
@@ -319,7 +319,7 @@ class Server {
       frame = area.data + place.offset;
       frame_bytes = static_cast<std::size_t>(place.bytes);
     }
-    FrameReader in(frame, frame_bytes, Concat("push from rank ", m.source));
+    FrameReader in(frame, frame_bytes, "push", m.source);
     const auto header = in.Get<FrameHeader>();
     for (std::uint32_t s = 0; s < header.sections; ++s) {
       const auto sec = in.Get<SectionHeader>();

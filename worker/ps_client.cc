@@ -315,7 +315,7 @@ void PsClient::Answered(int source) {
 }
 
 void PsClient::HandlePullReply(const Message& m) {
-  FrameReader note(m.data, Concat("pull reply from rank ", m.source));
+  FrameReader note(m.data, "pull reply", m.source);
   auto header = note.Get<FrameHeader>();
   PendingPull* pending = header.request == 0 ? nullptr : FindPull(header.request);
   if (pending == nullptr) throw InputError(Concat("pull reply for unknown request ", header.request));
@@ -340,7 +340,7 @@ void PsClient::HandlePullReply(const Message& m) {
     ++placed_replies_;
     server_reads_area_[static_cast<std::size_t>(server)] = true;
   }
-  FrameReader in(frame, frame_bytes, Concat("pull reply from rank ", m.source));
+  FrameReader in(frame, frame_bytes, "pull reply", m.source);
   header = in.Get<FrameHeader>();
   if (header.request != pending->ticket) {
     throw InputError(Concat("pull reply from rank ", m.source, " is for request ", header.request, ", not ",
@@ -373,7 +373,7 @@ void PsClient::HandlePullReply(const Message& m) {
 }
 
 void PsClient::HandlePushAck(const Message& m) {
-  FrameReader in(m.data, Concat("push ack from rank ", m.source));
+  FrameReader in(m.data, "push ack", m.source);
   const auto request = in.Get<std::uint64_t>();
   auto it = std::find_if(pushes_in_flight_.begin(), pushes_in_flight_.end(),
                          [&](const PendingPush& p) { return p.ticket == request; });
