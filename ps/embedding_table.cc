@@ -1,6 +1,7 @@
 #include "ps/embedding_table.h"
 
 #include <algorithm>
+#include <cstdint>
 #include <cstring>
 #include <limits>
 
@@ -28,10 +29,15 @@ constexpr std::size_t kSlotBytes = sizeof(std::uint32_t) + sizeof(std::uint8_t);
 inline std::size_t HomeSlot(std::uint64_t hash, std::size_t mask) { return static_cast<std::size_t>(hash) & mask; }
 inline std::uint8_t TagOf(std::uint64_t hash) { return static_cast<std::uint8_t>(0x80 | (hash >> 57)); }
 
-// Prefetches `bytes` bytes from p, a cache line (64 bytes) at a time.
+// Prefetches the cache lines (64 bytes) that hold the `bytes` bytes from p,
+// the last one too when p is not at a line's start (a row of 33 floats, or
+// Adam's state of 67, spans one more line than its size suggests, and the
+// update count is in that last one).
 inline void PrefetchBytes(const Real* p, std::size_t bytes) {
-  const char* at = reinterpret_cast<const char*>(p);
-  for (std::size_t b = 0; b < bytes; b += 64) __builtin_prefetch(at + b);
+  if (bytes == 0) return;
+  const std::uintptr_t first = reinterpret_cast<std::uintptr_t>(p) & ~std::uintptr_t{63};
+  const std::uintptr_t last = (reinterpret_cast<std::uintptr_t>(p) + bytes - 1) & ~std::uintptr_t{63};
+  for (std::uintptr_t line = first; line <= last; line += 64) __builtin_prefetch(reinterpret_cast<const void*>(line));
 }
 
 // Reallocates v to exactly `capacity` elements (keeping its contents):
