@@ -31,6 +31,7 @@
 #include "ps/optimizer.h"
 #include "ps/server_loop.h"
 #include "worker/ps_client.h"
+#include "tests/file_test_util.h"
 #include "worker/run.h"
 
 namespace recsys {
@@ -869,16 +870,19 @@ Config JobConfig(std::vector<std::string> extra) {
   return parsed.config;
 }
 
-std::vector<EpochResult> RunJob(int ranks, const Config& config) {
+std::vector<EpochResult> RunJob(int ranks, const Config& config, std::size_t area_bytes = kDefaultSharedAreaBytes) {
   std::vector<EpochResult> results;
-  RunWithDeadline(ranks, [&](int rank, Transport& t) {
-    std::vector<EpochResult> r = RunRank(t, config);
-    if (rank == 0) {
-      results = std::move(r);
-    } else {
-      EXPECT_TRUE(r.empty()) << "rank " << rank;
-    }
-  });
+  RunWithDeadline(
+      ranks,
+      [&](int rank, Transport& t) {
+        std::vector<EpochResult> r = RunRank(t, config);
+        if (rank == 0) {
+          results = std::move(r);
+        } else {
+          EXPECT_TRUE(r.empty()) << "rank " << rank;
+        }
+      },
+      area_bytes);
   return results;
 }
 
@@ -930,6 +934,40 @@ TEST(LocalJobTest, SyncRunsAreDeterministic) {
   // It learns: the second epoch's loss is lower.
   ASSERT_EQ(first.size(), 2u);
   EXPECT_LT(first[1].loss, first[0].loss);
+}
+
+// Pull replies and pushes through the workers' shared areas (the default
+// here: batches of the defaults are well above PsClient::kMinPlacedBytes)
+// give a --sync job exactly the results of messages (no areas), for one
+// worker and for two.
+TEST(LocalJobTest, SyncResultsAreTheSameThroughSharedAreasAndMessages) {
+  testing_util::TempDir dir("recsys_area_job");
+  // Sums a counter over the servers' records of every epoch in a metrics file.
+  const auto total = [](const std::string& path, const std::string& field) {
+    const std::string text = testing_util::ReadAll(path);
+    std::uint64_t sum = 0;
+    const std::string needle = "\"" + field + "\":";
+    for (std::size_t at = text.find(needle); at != std::string::npos; at = text.find(needle, at + 1)) {
+      sum += std::stoull(text.substr(at + needle.size()));
+    }
+    return sum;
+  };
+  for (int workers : {1, 2}) {
+    SCOPED_TRACE(std::to_string(workers) + " workers");
+    const std::string area_out = dir.path() + "/area" + std::to_string(workers) + ".jsonl";
+    const std::string msg_out = dir.path() + "/msg" + std::to_string(workers) + ".jsonl";
+    const std::vector<EpochResult> area =
+        RunJob(2 + workers, JobConfig({"--sync", "--servers", "1", "--metrics-out", area_out}));
+    const std::vector<EpochResult> messages =
+        RunJob(2 + workers, JobConfig({"--sync", "--servers", "1", "--metrics-out", msg_out}), 0);
+    EXPECT_GT(total(area_out, "pull_replies_placed"), 0u);
+    EXPECT_GT(total(area_out, "pushes_placed"), 0u);
+    EXPECT_GT(total(msg_out, "push_requests"), 0u);
+    EXPECT_EQ(total(msg_out, "pull_replies_placed"), 0u);
+    EXPECT_EQ(total(msg_out, "pushes_placed"), 0u);
+    ASSERT_EQ(area.size(), 2u);
+    ExpectSameResults(area, messages);
+  }
 }
 
 // The key property of the design: with --sync, the number of servers does
