@@ -55,7 +55,7 @@ class PsClient {
   // servers, as part of the job's global step `step` (Adam's bias
   // correction, ps/optimizer.h; 0: not known). The data is copied into the
   // messages (or, for a server on this node that has written a pull reply
-  // into this rank's shared area, a push above the eager limit into a block
+  // into this rank's shared area, a push above kMinPlacedBytes into a block
   // of that area, which the server reads in place: kTagPushPlaced); the
   // caller may reuse it.
   void Push(const std::vector<Key>& keys, const ParamBuffers& grads, std::uint64_t step = 0);
