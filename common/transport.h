@@ -156,14 +156,14 @@ class Transport {
   // receiver is usually waiting for exactly that message.
   virtual bool SendsInFlight() { return false; }
 
-  // ---- Shared areas: node-local memory for large replies and pushes ----
+  // ---- Shared areas: node-local memory for replies and pushes ----
   //
   // A rank may own an area: memory that the ranks on its node can map,
   // write and read. A worker lends blocks of its area to servers on its
   // node for their pull replies (worker/ps_client.cc, ps/server_loop.cc):
   // the server writes the reply where the worker reads it and sends only a
   // short message, instead of a reply that MPI copies into shared memory
-  // and out again. A worker also writes a large push into a block of its
+  // and out again. A worker also writes a push into a block of its
   // area and sends a short note; the server reads the push there and acks,
   // and the worker frees the block at the ack. Writes into an area become
   // visible to the other side through the message sent after them: MPI's

@@ -147,8 +147,11 @@ class FrameReader {
   FrameReader(const char* data, std::size_t size, std::string what) : data_(data), size_(size), what_(std::move(what)) {}
   // For the messages of every batch: `what` from rank `source`, put into
   // words only if the frame is malformed (not a string per message).
-  FrameReader(const Bytes& in, const char* what, int source) : FrameReader(in.data(), in.size(), what, source) {}
-  FrameReader(const char* data, std::size_t size, const char* what, int source)
+  // `what` is a string literal (kept as a pointer).
+  template <std::size_t N>
+  FrameReader(const Bytes& in, const char (&what)[N], int source) : FrameReader(in.data(), in.size(), what, source) {}
+  template <std::size_t N>
+  FrameReader(const char* data, std::size_t size, const char (&what)[N], int source)
       : data_(data), size_(size), what_static_(what), source_(source) {}
 
   template <typename T>

@@ -121,8 +121,9 @@ PsClient::Ticket PsClient::Pull(const std::vector<Key>& keys, ParamBuffers* rows
     if (header.sections == 0 && !send_empty_) continue;
     // A reply of more than kMinPlacedBytes from a server on this node is
     // written into this rank's shared area, if it has room; otherwise it
-    // comes as a message. (At most a few pulls in flight, times one block
-    // per server: AreaAllocator's linear scan stays short.)
+    // comes as a message. (Blocks in use: one per server for each pull in
+    // flight, --prefetch + 1, and each push not yet acked, --staleness + 1:
+    // AreaAllocator's linear scan stays short for the usual tens.)
     ReplyPlace& place = pending->places[static_cast<std::size_t>(s)];
     std::size_t offset = 0;
     if (server_on_node_[static_cast<std::size_t>(s)] && reply_bytes > kMinPlacedBytes &&
@@ -365,6 +366,10 @@ void PsClient::HandlePullReply(const Message& m) {
   }
   pulled_bytes_ += frame_bytes;
   if (in_area) transport_->AreaRead(m.source);  // the server may stop polling for it
+  // A reply that came as a message although a place was offered: the
+  // server cannot map our area (another PID namespace, say). Offer it none
+  // again.
+  if (!in_area && place.bytes > 0) server_on_node_[static_cast<std::size_t>(server)] = false;
   if (place.bytes > 0) {  // read (or not used: the server could not reach the area)
     transport_->ReleaseInArea(static_cast<std::size_t>(place.offset));
     place = ReplyPlace();

@@ -17,8 +17,9 @@ print(sum(s["pull_replies_placed"] for s in servers), sum(s["pull_requests"] for
 PY
 }
 # Batches of 4,096 examples of dim 64: each server's reply and push (~2,000
-# rows) are above the eager limit (256 KiB, kDefaultEagerLimit); smaller ones
-# are messages.
+# rows) are above the eager limit (256 KiB, kDefaultEagerLimit), so placed
+# replies are also polled for until read; batch-sized ones above 4 KiB
+# (PsClient::kMinPlacedBytes) are placed too, smaller ones are messages.
 for model in mf neumf; do
   args=(--model "$model" --sync --epochs 2 --users 2000 --items 3000 --dim 64 --batch-size 4096 --servers 2)
   run_job 5 "${args[@]}" --metrics-out "$work/area.jsonl" || fail "$model: job with areas"

@@ -286,9 +286,9 @@ TEST(PsClientTest, PullEqualsInitRowForAnyNumberOfServers) {
 // the local ranks share memory), sent as messages (no area), or some of each
 // (an area with room for one reply at a time).
 TEST(PsClientTest, LargePullsReturnEveryRowWithSeveralInFlight) {
-  // Rows of 63 + 1 floats: a server's reply is twice the eager limit
-  // (256 KiB), above which PsClient places replies, when two servers share
-  // a pull, whatever the keys' split.
+  // Rows of 63 + 1 floats: a server's reply is above the eager limit
+  // (256 KiB), above which a placed reply is also polled for until read,
+  // even when two servers share a pull, whatever the keys' split.
   const std::vector<TableSpec> tables = {Spec(0, "emb", 63, InitKind::kNormal, 0.1f),
                                          Spec(1, "linear", 1, InitKind::kUniform, 0.3f)};
   for (std::uint64_t count : {5000, 4096}) {
@@ -353,8 +353,9 @@ TEST(PsClientTest, LargePullsReturnEveryRowWithSeveralInFlight) {
   }
 }
 
-// A push above the eager limit to a server that has written a pull reply
-// into the worker's shared area (so it maps it) is written there and read in
+// A large push (here above the eager limit, as a rendezvous message would
+// be; PsClient places any above kMinPlacedBytes) to a server that has
+// written a pull reply into the worker's shared area (so it maps it) is written there and read in
 // place by the server (kTagPushPlaced); its block is freed at the ack. Every
 // gradient must be applied once, whether the pushes are placed, sent as
 // messages (no area; or before any reply was placed: a server that never
@@ -947,6 +948,7 @@ TEST(LocalJobTest, SyncResultsAreTheSameThroughSharedAreasAndMessages) {
     const std::string text = testing_util::ReadAll(path);
     std::uint64_t sum = 0;
     const std::string needle = "\"" + field + "\":";
+    EXPECT_NE(text.find(needle), std::string::npos) << path << " has no " << field;
     for (std::size_t at = text.find(needle); at != std::string::npos; at = text.find(needle, at + 1)) {
       sum += std::stoull(text.substr(at + needle.size()));
     }
