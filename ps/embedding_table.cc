@@ -150,9 +150,40 @@ void EmbeddingTable::LocateMany(const Key* keys, std::size_t n, std::size_t* out
   }
 }
 
+// Copies a row of the table's width: a fixed width (the widths the models
+// and benchmarks use) compiles to straight vector moves, where memcpy of a
+// width known only at run time costs a call and a size dispatch per row.
+template <int kWidth>
+struct CopyFixedRow {
+  void operator()(Real* out, const Real* row, std::size_t /*width*/) const {
+    std::memcpy(out, row, sizeof(Real) * kWidth);
+  }
+};
+struct CopyAnyRow {
+  void operator()(Real* out, const Real* row, std::size_t width) const {
+    std::memcpy(out, row, sizeof(Real) * width);
+  }
+};
+
 std::size_t EmbeddingTable::PeekMany(const Key* keys, std::size_t n, Real* out, bool touch) {
   located_.resize(n);
   LocateMany(keys, n, located_.data(), /*with_state=*/false);
+  switch (spec_.width) {
+    case 16:
+      return CopyRows(keys, n, out, touch, CopyFixedRow<16>());
+    case 32:
+      return CopyRows(keys, n, out, touch, CopyFixedRow<32>());
+    case 33:
+      return CopyRows(keys, n, out, touch, CopyFixedRow<33>());
+    case 64:
+      return CopyRows(keys, n, out, touch, CopyFixedRow<64>());
+    default:
+      return CopyRows(keys, n, out, touch, CopyAnyRow());
+  }
+}
+
+template <typename Copy>
+std::size_t EmbeddingTable::CopyRows(const Key* keys, std::size_t n, Real* out, bool touch, Copy copy) {
   const std::size_t width = static_cast<std::size_t>(spec_.width);
   const std::size_t row_bytes = sizeof(Real) * width;
   // LocateMany prefetched each row, but for a table whose weights outgrow a
@@ -168,7 +199,14 @@ std::size_t EmbeddingTable::PeekMany(const Key* keys, std::size_t n, Real* out, 
     if (prefetch && i + kCopyAhead < n && located_[i + kCopyAhead] != kNone) {
       PrefetchBytes(RowAt(located_[i + kCopyAhead]), row_bytes);
     }
-    present += PeekAt(located_[i], keys[i], out + i * width, touch) ? 1 : 0;
+    const std::size_t at = located_[i];
+    if (at == kNone) {
+      InitRow(spec_, seed_, keys[i], out + i * width);
+      continue;
+    }
+    if (touch) Touch(at);
+    copy(out + i * width, RowAt(at), width);
+    ++present;
   }
   return present;
 }

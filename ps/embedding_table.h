@@ -220,6 +220,9 @@ class EmbeddingTable {
   // writes `key`'s initial values when there is no row; both return whether
   // there was one.
   bool PeekAt(std::size_t i, Key key, Real* out, bool touch);
+  // PeekMany's copy loop over located_, with `copy` for one row.
+  template <typename Copy>
+  std::size_t CopyRows(const Key* keys, std::size_t n, Real* out, bool touch, Copy copy);
   bool UpdateAt(std::size_t i, const Real* grad);
   // Slab index of `key`, or kNone.
   std::size_t Locate(Key key) const;

@@ -140,57 +140,62 @@ TEST(EmbeddingTableTest, PushCreatesTheRowThenUpdatesIt) {
 // missing, keys repeated within one request, requests shorter and longer
 // than the prefetch distance, and both kinds of row tracking.
 TEST(EmbeddingTableTest, BatchedPullAndPushEqualTheOneKeyCalls) {
-  for (const bool tracked : {false, true}) {
-    auto opt = Opt("adam");
-    const TableSpec spec = Spec(0, 9);
-    RowTracking tracking;
-    tracking.epochs = tracking.recency = tracked;
-    EmbeddingTable batched(spec, kSeed, opt.get(), tracking), single(spec, kSeed, opt.get(), tracking);
-    batched.SetClock(3, 7);
-    single.SetClock(3, 7);
-    std::vector<Real> grad(9);
-    for (std::uint64_t k = 0; k < 20000; ++k) {
-      for (int c = 0; c < 9; ++c) grad[static_cast<std::size_t>(c)] = 0.01f * static_cast<float>((k + c) % 7);
-      batched.Push(MakeKey(kFieldItem, k), grad.data());
-      single.Push(MakeKey(kFieldItem, k), grad.data());
-    }
-    SplitMix64 rng(5);
-    for (const std::size_t n : {0, 1, 7, 16, 17, 500, 3000}) {
-      std::vector<Key> keys(n);
-      // About a tenth of the keys do not exist; a few repeat.
-      for (auto& key : keys) key = MakeKey(kFieldItem, rng.NextBelow(22000));
-      if (n > 4) keys[n - 1] = keys[1];
-      std::vector<Real> got(n * 9), want(n * 9);
-      std::size_t present = 0;
-      for (std::size_t i = 0; i < n; ++i) present += single.Peek(keys[i], want.data() + i * 9, true) ? 1 : 0;
-      EXPECT_EQ(batched.PeekMany(keys.data(), n, got.data(), true), present);
-      EXPECT_TRUE(n == 0 || SameBits(got.data(), want.data(), static_cast<int>(n * 9))) << "pull of " << n << " keys";
-
-      std::vector<Real> grads(n * 9);
-      for (std::size_t i = 0; i < grads.size(); ++i) grads[i] = 0.001f * static_cast<float>(i % 13) - 0.005f;
-      std::vector<bool> missing;
-      std::size_t absent = 0;
-      for (std::size_t i = 0; i < n; ++i) {
-        const bool had = single.PushIfPresent(keys[i], grads.data() + i * 9);
-        absent += had ? 0 : 1;
+  // Widths with a copy of their own (PeekMany) and one without.
+  for (const int w : {9, 16, 33, 64}) {
+    for (const bool tracked : {false, true}) {
+      SCOPED_TRACE("width " + std::to_string(w) + (tracked ? ", tracked" : ""));
+      const std::size_t uw = static_cast<std::size_t>(w);
+      auto opt = Opt("adam");
+      const TableSpec spec = Spec(0, w);
+      RowTracking tracking;
+      tracking.epochs = tracking.recency = tracked;
+      EmbeddingTable batched(spec, kSeed, opt.get(), tracking), single(spec, kSeed, opt.get(), tracking);
+      batched.SetClock(3, 7);
+      single.SetClock(3, 7);
+      std::vector<Real> grad(uw);
+      for (std::uint64_t k = 0; k < 20000; ++k) {
+        for (int c = 0; c < w; ++c) grad[static_cast<std::size_t>(c)] = 0.01f * static_cast<float>((k + c) % 7);
+        batched.Push(MakeKey(kFieldItem, k), grad.data());
+        single.Push(MakeKey(kFieldItem, k), grad.data());
       }
-      EXPECT_EQ(batched.PushManyIfPresent(keys.data(), n, grads.data(), &missing), absent);
-      ASSERT_EQ(missing.size(), n);
-      for (std::size_t i = 0; i < n; ++i) EXPECT_EQ(missing[i], batched.Find(keys[i]) == nullptr) << i;
-    }
-    // Every row (weights and optimizer state) and its tracking agree.
-    ASSERT_EQ(batched.size(), single.size());
-    single.ForEachWithEpoch([&](Key key, const Real* row, const Real* state, std::uint32_t epoch) {
-      const std::vector<Real> other = batched.RowAndState(key);
-      ASSERT_EQ(other.size(), static_cast<std::size_t>(single.stride()));
-      EXPECT_TRUE(SameBits(row, other.data(), single.width())) << key;
-      EXPECT_TRUE(SameBits(state, other.data() + single.width(), single.stride() - single.width())) << key;
-      (void)epoch;
-    });
-    // Recency: evicting the same number of least recent rows drops the same keys.
-    if (tracked) {
-      EXPECT_EQ(batched.EvictLeastRecent(5000), single.EvictLeastRecent(5000));
-      single.ForEach([&](Key key, const Real*, const Real*) { EXPECT_TRUE(batched.Contains(key)) << key; });
+      SplitMix64 rng(5);
+      for (const std::size_t n : {0, 1, 7, 16, 17, 500, 3000}) {
+        std::vector<Key> keys(n);
+        // About a tenth of the keys do not exist; a few repeat.
+        for (auto& key : keys) key = MakeKey(kFieldItem, rng.NextBelow(22000));
+        if (n > 4) keys[n - 1] = keys[1];
+        std::vector<Real> got(n * uw), want(n * uw);
+        std::size_t present = 0;
+        for (std::size_t i = 0; i < n; ++i) present += single.Peek(keys[i], want.data() + i * uw, true) ? 1 : 0;
+        EXPECT_EQ(batched.PeekMany(keys.data(), n, got.data(), true), present);
+        EXPECT_TRUE(n == 0 || SameBits(got.data(), want.data(), static_cast<int>(n * uw))) << "pull of " << n << " keys";
+
+        std::vector<Real> grads(n * uw);
+        for (std::size_t i = 0; i < grads.size(); ++i) grads[i] = 0.001f * static_cast<float>(i % 13) - 0.005f;
+        std::vector<bool> missing;
+        std::size_t absent = 0;
+        for (std::size_t i = 0; i < n; ++i) {
+          const bool had = single.PushIfPresent(keys[i], grads.data() + i * uw);
+          absent += had ? 0 : 1;
+        }
+        EXPECT_EQ(batched.PushManyIfPresent(keys.data(), n, grads.data(), &missing), absent);
+        ASSERT_EQ(missing.size(), n);
+        for (std::size_t i = 0; i < n; ++i) EXPECT_EQ(missing[i], batched.Find(keys[i]) == nullptr) << i;
+      }
+      // Every row (weights and optimizer state) and its tracking agree.
+      ASSERT_EQ(batched.size(), single.size());
+      single.ForEachWithEpoch([&](Key key, const Real* row, const Real* state, std::uint32_t epoch) {
+        const std::vector<Real> other = batched.RowAndState(key);
+        ASSERT_EQ(other.size(), static_cast<std::size_t>(single.stride()));
+        EXPECT_TRUE(SameBits(row, other.data(), single.width())) << key;
+        EXPECT_TRUE(SameBits(state, other.data() + single.width(), single.stride() - single.width())) << key;
+        (void)epoch;
+      });
+      // Recency: evicting the same number of least recent rows drops the same keys.
+      if (tracked) {
+        EXPECT_EQ(batched.EvictLeastRecent(5000), single.EvictLeastRecent(5000));
+        single.ForEach([&](Key key, const Real*, const Real*) { EXPECT_TRUE(batched.Contains(key)) << key; });
+      }
     }
   }
 }
