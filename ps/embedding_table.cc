@@ -217,30 +217,11 @@ std::size_t EmbeddingTable::PushManyIfPresent(const Key* keys, std::size_t n, co
   LocateMany(keys, n, located_.data(), /*with_state=*/true);
   missing->resize(n);
   const std::size_t width = static_cast<std::size_t>(spec_.width);
-  // The rows present go to the optimizer a block at a time (UpdateMany).
-  constexpr std::size_t kBlock = 64;
-  Real* rows[kBlock];
-  Real* states[kBlock];
-  const Real* row_grads[kBlock];
-  std::size_t m = 0;
   std::size_t absent = 0;
   for (std::size_t i = 0; i < n; ++i) {
-    const std::size_t at = located_[i];
-    (*missing)[i] = at == kNone;
-    if (at == kNone) {
-      ++absent;
-      continue;
-    }
-    Touch(at);
-    rows[m] = RowAt(at);
-    states[m] = StateAt(at);
-    row_grads[m] = grads + i * width;
-    if (++m == kBlock) {
-      optimizer_->UpdateMany(rows, states, row_grads, m, spec_.width, step_);
-      m = 0;
-    }
+    (*missing)[i] = !UpdateAt(located_[i], grads + i * width);
+    absent += (*missing)[i] ? 1 : 0;
   }
-  if (m > 0) optimizer_->UpdateMany(rows, states, row_grads, m, spec_.width, step_);
   return absent;
 }
 

@@ -114,15 +114,6 @@ RECSYS_TARGET_AVX void AdaGradRowAvx(Real* __restrict row, Real* __restrict acc,
   AdaGradLoop(row, acc, grad, width, lr, eps);
 }
 
-}  // namespace
-
-void Optimizer::UpdateMany(Real* const* rows, Real* const* states, const Real* const* grads, std::size_t n, int width,
-                           std::uint64_t step) const {
-  for (std::size_t i = 0; i < n; ++i) Update(rows[i], states[i], grads[i], width, step);
-}
-
-namespace {
-
 class Sgd final : public Optimizer {
  public:
   explicit Sgd(const OptimizerConfig& config) : lr_(config.lr) {}
@@ -219,37 +210,6 @@ class Adam final : public Optimizer {
     // T = max(t, global step), both exact integers below 2^53 in a double.
     const Correction c = CorrectionsAt(std::max(static_cast<double>(t), static_cast<double>(global_step)));
     row_(row, state, state + width, grad, width, c.step, c.inv_bc2, constants_);
-  }
-
-  // Lazy Adam in blocks: first every row's count and corrections (short
-  // dependent chains from a load, which the CPU overlaps across rows), then
-  // the element loops, which then wait on nothing but their own data. One
-  // row at a time, each loop's square roots waited for the chain of the
-  // row's count (load, convert, table lookup) while the divider idled:
-  // BM_TablePushMany spent a quarter of its time there.
-  void UpdateMany(Real* const* rows, Real* const* states, const Real* const* grads, std::size_t n, int width,
-                  std::uint64_t step) const override {
-    if (dense_) {
-      for (std::size_t i = 0; i < n; ++i) UpdateDense(rows[i], states[i], grads[i], width, step);
-      return;
-    }
-    constexpr std::size_t kBlock = 16;
-    Correction c[kBlock];
-    for (std::size_t at = 0; at < n; at += kBlock) {
-      const std::size_t m = std::min(kBlock, n - at);
-      // In order, so that a row that comes twice counts both updates, as
-      // two calls of Update would.
-      for (std::size_t j = 0; j < m; ++j) {
-        Real* state = states[at + j];
-        const Real t = state[2 * width] + 1.0f;
-        state[2 * width] = t;
-        c[j] = CorrectionsAt(std::max(static_cast<double>(t), static_cast<double>(step)));
-      }
-      for (std::size_t j = 0; j < m; ++j) {
-        Real* state = states[at + j];
-        row_(rows[at + j], state, state + width, grads[at + j], width, c[j].step, c[j].inv_bc2, constants_);
-      }
-    }
   }
 
  private:

@@ -107,13 +107,6 @@ class Optimizer {
   // not overlap row or state. No allocation; one virtual call per row, the
   // loop over elements is branch-free so the compiler can vectorise it.
   virtual void Update(Real* row, Real* state, const Real* grad, int width, std::uint64_t step) const = 0;
-  // Update of rows[i] with states[i] and grads[i] for i < n, in that order
-  // (a row may come more than once): the same bits as n calls of Update.
-  // Adam reads a block of rows' update counts and their bias corrections
-  // before the rows' element loops, so that one row's loop does not wait
-  // for the next row's count to come from memory (ps/optimizer.cc).
-  virtual void UpdateMany(Real* const* rows, Real* const* states, const Real* const* grads, std::size_t n, int width,
-                          std::uint64_t step) const;
 };
 
 // Returns the optimizer named by config.name. Throws InputError for an unknown

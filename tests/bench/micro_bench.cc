@@ -317,14 +317,18 @@ TableSpec SparseSpec(int width) {
 // A table of `rows` rows of width 33 and 64 requests of `per_set` random
 // keys each (repeats possible, as RandomRows draws with replacement).
 struct FilledTable {
-  FilledTable(int optimizer, std::int64_t rows, bool baseline = false, int per_set = 512)
+  // `in_order`: each set's keys in the table's row order (as sorted keys
+  // inserted in order come), instead of at random.
+  FilledTable(int optimizer, std::int64_t rows, bool baseline = false, int per_set = 512, bool in_order = false)
       : opt(NamedOptimizer(optimizer, baseline)), table(SparseSpec(33), 1, opt.get()) {
     const auto keys = TableKeys(rows);
     std::vector<Real> out(33);
     for (Key k : keys) table.Pull(k, out.data());
     for (int s = 0; s < 64; ++s) {
       std::vector<Key> set;
-      for (std::int32_t r : RandomRows(per_set, rows, static_cast<std::uint64_t>(s))) {
+      std::vector<std::int32_t> picked = RandomRows(per_set, rows, static_cast<std::uint64_t>(s));
+      if (in_order) std::sort(picked.begin(), picked.end());
+      for (std::int32_t r : picked) {
         set.push_back(keys[static_cast<std::size_t>(r)]);
       }
       sets.push_back(std::move(set));
@@ -396,10 +400,10 @@ BENCHMARK(BM_TablePush)->ArgNames({"opt", "rows"})->Args({0, 2626})->Args({1, 26
 
 // The same updates through the server's batched path (PushManyIfPresent).
 // Args: table rows (Adam), baseline loops (1) or AVX where the CPU has it (0),
-// keys per request.
+// keys per request, keys at random (0) or in the table's row order (1).
 void BM_TablePushMany(benchmark::State& state) {
   const int per_set = static_cast<int>(state.range(2));
-  FilledTable f(2, state.range(0), state.range(1) != 0, per_set);
+  FilledTable f(2, state.range(0), state.range(1) != 0, per_set, state.range(3) != 0);
   std::vector<Real> grads(static_cast<std::size_t>(per_set) * 33, 1e-3f);
   std::vector<bool> missing;
   for (auto _ : state) {
@@ -409,11 +413,13 @@ void BM_TablePushMany(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations() * per_set);
 }
 BENCHMARK(BM_TablePushMany)
-    ->ArgNames({"rows", "base", "keys"})
-    ->Args({2626, 0, 512})
-    ->Args({2626, 1, 512})
-    ->Args({1 << 20, 0, 512})
-    ->Args({12000, 0, 10000});
+    ->ArgNames({"rows", "base", "keys", "ordered"})
+    ->Args({2626, 0, 512, 0})
+    ->Args({2626, 1, 512, 0})
+    ->Args({1 << 20, 0, 512, 0})
+    ->Args({12000, 0, 10000, 0})
+    ->Args({12000, 0, 10000, 1})
+    ->Args({120000, 0, 100000, 1});
 
 // The optimizer's update alone, on 512 contiguous rows of width 33 (no lookup).
 // Args: optimizer, and for Adam the rows' initial step count: younger rows

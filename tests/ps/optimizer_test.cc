@@ -398,49 +398,6 @@ TEST(OptimizerTest, AvxAndBaselineLoopsGiveTheSameBits) {
   }
 }
 
-// UpdateMany gives the bits of one Update per row, in order: for every
-// optimizer, across Adam's blocks of rows (more rows than a block, a block
-// and a bit), with a row that comes twice in one call (its second update
-// sees the first's count and moments), with and without a global step.
-TEST(OptimizerTest, UpdateManyEqualsOneUpdatePerRowInOrder) {
-  for (const std::string name : {"sgd", "adagrad", "adam", "adam-dense"}) {
-    OptimizerConfig config = Config(name == "adam-dense" ? "adam" : name, 0.01f);
-    if (name == "adam-dense") config.adam_mode = "dense";
-    const auto opt = MakeOptimizer(config);
-    constexpr int kWidth = 9;
-    constexpr std::size_t kRows = 40;
-    const std::size_t stride = kWidth + static_cast<std::size_t>(opt->StateSize(kWidth));
-    std::vector<Real> one(kRows * stride);
-    for (std::size_t r = 0; r < kRows; ++r) {
-      for (int i = 0; i < kWidth; ++i) one[r * stride + static_cast<std::size_t>(i)] = 0.01f * static_cast<float>((r * 7 + i) % 13) - 0.05f;
-      opt->InitState(one.data() + r * stride + kWidth, kWidth);
-    }
-    std::vector<Real> many = one;
-    for (const std::size_t n : {std::size_t{1}, std::size_t{17}, std::size_t{37}}) {
-      for (const std::uint64_t global : {std::uint64_t{0}, std::uint64_t{5}, std::uint64_t{40000}}) {
-        SCOPED_TRACE(name + ", " + std::to_string(n) + " rows, step " + std::to_string(global));
-        // Rows (i * 3) % kRows, but position 10 repeats position 2's row
-        // (within Adam's first block of 16).
-        std::vector<std::size_t> order;
-        for (std::size_t i = 0; i < n; ++i) order.push_back(i == 10 ? order[2] : (i * 3) % kRows);
-        std::vector<Real> grads(n * kWidth);
-        for (std::size_t j = 0; j < grads.size(); ++j) grads[j] = 0.003f * static_cast<float>(j % 11) - 0.01f;
-        std::vector<Real*> rows, states;
-        std::vector<const Real*> row_grads;
-        for (std::size_t i = 0; i < n; ++i) {
-          opt->Update(one.data() + order[i] * stride, one.data() + order[i] * stride + kWidth,
-                      grads.data() + i * kWidth, kWidth, global);
-          rows.push_back(many.data() + order[i] * stride);
-          states.push_back(many.data() + order[i] * stride + kWidth);
-          row_grads.push_back(grads.data() + i * kWidth);
-        }
-        opt->UpdateMany(rows.data(), states.data(), row_grads.data(), n, kWidth, global);
-        ASSERT_EQ(one, many);
-      }
-    }
-  }
-}
-
 TEST(OptimizerTest, MakeOptimizerRejectsUnknownNames) {
   for (const char* name : {"", "momentum", "Adam", "SGD", "adam "}) {
     try {
