@@ -216,14 +216,15 @@ class EmbeddingTable {
   // Records a touch of row i at the current clock.
   void Touch(std::size_t i);
   // What Peek and PushIfPresent do with the row at slab index i (kNone: the
-  // key has no row), shared by the one-key and the batched calls. PeekAt
-  // writes `key`'s initial values when there is no row; both return whether
-  // there was one.
+  // key has no row); UpdateAt is shared by the one-key and the batched
+  // pushes. PeekAt writes `key`'s initial values when there is no row; both
+  // return whether there was one.
   bool PeekAt(std::size_t i, Key key, Real* out, bool touch);
-  // PeekMany's copy loop over located_, with `copy` for one row.
+  bool UpdateAt(std::size_t i, const Real* grad);
+  // PeekMany's loop over located_: PeekAt for each key, with `copy` for a
+  // row of the table's width.
   template <typename Copy>
   std::size_t CopyRows(const Key* keys, std::size_t n, Real* out, bool touch, Copy copy);
-  bool UpdateAt(std::size_t i, const Real* grad);
   // Slab index of `key`, or kNone.
   std::size_t Locate(Key key) const;
   // out[i] = Locate(keys[i]) for i < n, software-pipelined: the index slot
