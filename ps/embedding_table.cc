@@ -7,6 +7,7 @@
 
 #include "common/error.h"
 #include "common/hash.h"
+#include "common/row_copy.h"
 
 namespace recsys {
 namespace {
@@ -150,36 +151,10 @@ void EmbeddingTable::LocateMany(const Key* keys, std::size_t n, std::size_t* out
   }
 }
 
-// Copies a row of the table's width: a fixed width (the widths the models
-// and benchmarks use) compiles to straight vector moves, where memcpy of a
-// width known only at run time costs a call and a size dispatch per row.
-template <int kWidth>
-struct CopyFixedRow {
-  void operator()(Real* out, const Real* row, std::size_t /*width*/) const {
-    std::memcpy(out, row, sizeof(Real) * kWidth);
-  }
-};
-struct CopyAnyRow {
-  void operator()(Real* out, const Real* row, std::size_t width) const {
-    std::memcpy(out, row, sizeof(Real) * width);
-  }
-};
-
 std::size_t EmbeddingTable::PeekMany(const Key* keys, std::size_t n, Real* out, bool touch) {
   located_.resize(n);
   LocateMany(keys, n, located_.data(), /*with_state=*/false);
-  switch (spec_.width) {
-    case 16:
-      return CopyRows(keys, n, out, touch, CopyFixedRow<16>());
-    case 32:
-      return CopyRows(keys, n, out, touch, CopyFixedRow<32>());
-    case 33:
-      return CopyRows(keys, n, out, touch, CopyFixedRow<33>());
-    case 64:
-      return CopyRows(keys, n, out, touch, CopyFixedRow<64>());
-    default:
-      return CopyRows(keys, n, out, touch, CopyAnyRow());
-  }
+  return WithRowCopy(spec_.width, [&](auto copy) { return CopyRows(keys, n, out, touch, copy); });
 }
 
 template <typename Copy>

@@ -533,9 +533,11 @@ BENCHMARK(BM_ModelForward)->DenseRange(0, 7);
 // packing, unpacking) and a reply's construction.
 class EchoServerTransport final : public Transport {
  public:
-  explicit EchoServerTransport(std::vector<TableSpec> tables) : tables_(std::move(tables)) {}
-  int rank() const override { return 2; }
-  int size() const override { return 3; }
+  // Ranks: the coordinator, `servers` servers, then this worker.
+  explicit EchoServerTransport(std::vector<TableSpec> tables, int servers = 1)
+      : tables_(std::move(tables)), servers_(servers) {}
+  int rank() const override { return servers_ + 1; }
+  int size() const override { return servers_ + 2; }
   void Send(int dest, int tag, Bytes data) override {
     FrameReader in(data, "bench");
     const auto header = in.Get<FrameHeader>();
@@ -574,16 +576,20 @@ class EchoServerTransport final : public Transport {
 
  private:
   std::vector<TableSpec> tables_;
+  int servers_;
   std::deque<Message> queue_;
 };
 
-// Args: model index. One pull (with its reply) and one push of a batch.
+// Args: model index, servers. One pull (with its reply) and one push of a
+// batch; with 2 servers each gets its share of the rows, which the client
+// gathers and scatters row by row.
 void BM_PsClientPullPush(benchmark::State& state) {
   const std::string name = kModels[state.range(0)];
+  const int servers = static_cast<int>(state.range(1));
   ModelFixture f(name, SideFor(name));
   state.SetLabel(name);
-  EchoServerTransport transport(f.tables);
-  const Topology topology(3, 1);
+  EchoServerTransport transport(f.tables, servers);
+  const Topology topology(servers + 2, servers);
   PsClient client(&transport, topology, f.tables, false);
   ParamBuffers rows;
   for (auto _ : state) {
@@ -595,7 +601,14 @@ void BM_PsClientPullPush(benchmark::State& state) {
   state.counters["bytes/iter"] =
       static_cast<double>(client.pulled_bytes() + client.pushed_bytes()) / static_cast<double>(state.iterations());
 }
-BENCHMARK(BM_PsClientPullPush)->Arg(0)->Arg(1)->Arg(4)->Arg(6);
+BENCHMARK(BM_PsClientPullPush)
+    ->ArgNames({"model", "servers"})
+    ->Args({0, 1})
+    ->Args({1, 1})
+    ->Args({4, 1})
+    ->Args({6, 1})
+    ->Args({0, 2})
+    ->Args({4, 2});
 
 }  // namespace
 }  // namespace recsys

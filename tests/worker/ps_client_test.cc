@@ -479,6 +479,34 @@ TEST(PsClientTest, BatchSizedRepliesAndPushesArePlacedTinyOnesAreMessages) {
   }
 }
 
+// With two servers the client gathers each server's rows of a push and
+// scatters its reply's rows one by one, and each server copies its rows
+// with a copy of fixed size for the common widths (common/row_copy.h) and
+// memcpy for the others: every width must come back as pushed.
+TEST(PsClientTest, RowsOfEveryCopyWidthGoThroughTwoServers) {
+  const std::vector<TableSpec> tables = {
+      Spec(0, "w16", 16, InitKind::kNormal, 0.1f), Spec(1, "w32", 32, InitKind::kNormal, 0.1f),
+      Spec(2, "w33", 33, InitKind::kNormal, 0.1f), Spec(3, "w64", 64, InitKind::kNormal, 0.1f),
+      Spec(4, "w5", 5, InitKind::kUniform, 0.3f)};
+  std::vector<Key> keys;
+  for (std::uint64_t i = 0; i < 300; ++i) keys.push_back(MakeKey(kFieldItem, i * 11 + 3));
+  const ParamBuffers g = Gradients(tables, keys, 0);
+  ParamBuffers rows;
+  RunWithServers(2, tables, ServerConfig("sgd", 1.0f), [&](PsClient& ps) {
+    ps.Push(keys, g);
+    ps.WaitPushes(0);
+    ps.Wait(ps.Pull(keys, &rows));
+  });
+  for (std::size_t t = 0; t < tables.size(); ++t) {
+    for (std::size_t i = 0; i < keys.size(); ++i) {
+      std::vector<Real> expected = Init(tables[t], keys[i]);
+      const std::vector<Real> gi = RowOf(g, tables, t, i);
+      for (std::size_t j = 0; j < expected.size(); ++j) expected[j] -= gi[j];
+      ASSERT_EQ(RowOf(rows, tables, t, i), expected) << tables[t].name << " row " << i;
+    }
+  }
+}
+
 // A placed push names a place in the worker's shared area; the server reads
 // only a place inside the area, and refuses any other (or an area it cannot
 // map) as bad input naming the rank.
