@@ -76,13 +76,14 @@ void EmbeddingTable::Touch(std::size_t i) {
   if (tracking_.recency) c.ticks[i & chunk_mask_] = tick_;
 }
 
-bool EmbeddingTable::PeekAt(std::size_t i, Key key, Real* out, bool touch) {
+template <typename Copy>
+bool EmbeddingTable::PeekAt(std::size_t i, Key key, Real* out, bool touch, Copy copy) {
   if (i == kNone) {
     InitRow(spec_, seed_, key, out);
     return false;
   }
   if (touch) Touch(i);
-  std::memcpy(out, RowAt(i), sizeof(Real) * static_cast<std::size_t>(spec_.width));
+  copy(out, RowAt(i), static_cast<std::size_t>(spec_.width));
   return true;
 }
 
@@ -93,9 +94,11 @@ bool EmbeddingTable::UpdateAt(std::size_t i, const Real* grad) {
   return true;
 }
 
-void EmbeddingTable::Pull(Key key, Real* out) { PeekAt(FindOrCreate(key), key, out, /*touch=*/true); }
+void EmbeddingTable::Pull(Key key, Real* out) { PeekAt(FindOrCreate(key), key, out, /*touch=*/true, AnyRowCopy()); }
 
-bool EmbeddingTable::Peek(Key key, Real* out, bool touch) { return PeekAt(Locate(key), key, out, touch); }
+bool EmbeddingTable::Peek(Key key, Real* out, bool touch) {
+  return PeekAt(Locate(key), key, out, touch, AnyRowCopy());
+}
 
 void EmbeddingTable::Push(Key key, const Real* grad) { UpdateAt(FindOrCreate(key), grad); }
 
@@ -174,14 +177,7 @@ std::size_t EmbeddingTable::CopyRows(const Key* keys, std::size_t n, Real* out, 
     if (prefetch && i + kCopyAhead < n && located_[i + kCopyAhead] != kNone) {
       PrefetchBytes(RowAt(located_[i + kCopyAhead]), row_bytes);
     }
-    const std::size_t at = located_[i];
-    if (at == kNone) {
-      InitRow(spec_, seed_, keys[i], out + i * width);
-      continue;
-    }
-    if (touch) Touch(at);
-    copy(out + i * width, RowAt(at), width);
-    ++present;
+    present += PeekAt(located_[i], keys[i], out + i * width, touch, copy) ? 1 : 0;
   }
   return present;
 }

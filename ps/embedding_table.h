@@ -216,13 +216,14 @@ class EmbeddingTable {
   // Records a touch of row i at the current clock.
   void Touch(std::size_t i);
   // What Peek and PushIfPresent do with the row at slab index i (kNone: the
-  // key has no row); UpdateAt is shared by the one-key and the batched
-  // pushes. PeekAt writes `key`'s initial values when there is no row; both
-  // return whether there was one.
-  bool PeekAt(std::size_t i, Key key, Real* out, bool touch);
+  // key has no row), shared by the one-key and the batched calls. PeekAt
+  // writes `key`'s initial values when there is no row, and copies a row
+  // with `copy` (common/row_copy.h); both return whether there was one.
+  template <typename Copy>
+  bool PeekAt(std::size_t i, Key key, Real* out, bool touch, Copy copy);
   bool UpdateAt(std::size_t i, const Real* grad);
   // PeekMany's loop over located_: PeekAt for each key, with `copy` for a
-  // row of the table's width.
+  // row of the table's width (WithRowCopy).
   template <typename Copy>
   std::size_t CopyRows(const Key* keys, std::size_t n, Real* out, bool touch, Copy copy);
   // Slab index of `key`, or kNone.

@@ -366,11 +366,11 @@ void PsClient::HandlePullReply(const Message& m) {
   }
   pulled_bytes_ += frame_bytes;
   if (in_area) transport_->AreaRead(m.source);  // the server may stop polling for it
-  // A reply that came as a message although a place was offered: the
-  // server cannot map our area (another PID namespace, say). Offer it none
-  // again.
-  if (!in_area && place.bytes > 0) server_on_node_[static_cast<std::size_t>(server)] = false;
   if (place.bytes > 0) {  // read (or not used: the server could not reach the area)
+    // A reply that came as a message although a place was offered: the
+    // server cannot map our area (another PID namespace, say). Offer it
+    // none again.
+    if (!in_area) server_on_node_[static_cast<std::size_t>(server)] = false;
     transport_->ReleaseInArea(static_cast<std::size_t>(place.offset));
     place = ReplyPlace();
   }
