@@ -54,6 +54,35 @@ TEST(LossBce, LargeLogitsStayFinite) {
   for (int i = 0; i < 4; ++i) EXPECT_TRUE(std::isfinite(d[i]));
 }
 
+// The softplus logs are summed as the log of their product, 256 examples at
+// a time: over several such groups and a partial one, with logits near zero
+// (every factor near 2, the largest products) and far from it (factors near
+// 1, where log1p keeps what 1 + x rounds away), the total matches the sum of
+// log1p's to double precision, and the gradients are unchanged.
+TEST(LossBce, LongBatchesSumEachExamplesSoftplus) {
+  std::mt19937 rng(7);
+  std::uniform_real_distribution<float> wide(-40.0f, 40.0f), narrow(-0.01f, 0.01f);
+  for (const int n : {255, 256, 257, 1000, 5000}) {
+    std::vector<Real> labels(static_cast<std::size_t>(n)), values(static_cast<std::size_t>(n));
+    for (int e = 0; e < n; ++e) {
+      labels[static_cast<std::size_t>(e)] = static_cast<Real>(e % 3 == 0);
+      values[static_cast<std::size_t>(e)] = e % 2 == 0 ? narrow(rng) : wide(rng);
+    }
+    const Batch batch = LabelBatch(labels);
+    const Vector z = Logits(values);
+    Vector d;
+    const double loss = BceLoss().Compute(batch, z, &d);
+    double expected = 0;
+    for (int e = 0; e < n; ++e) {
+      const double x = z[e], y = labels[static_cast<std::size_t>(e)];
+      expected += (x > 0 ? x : 0.0) + std::log1p(std::exp(-std::fabs(x))) - y * x;
+      const double sigmoid = 1.0 / (1.0 + std::exp(-x));
+      ASSERT_NEAR(d[e], sigmoid - y, 1e-6) << "example " << e << " of " << n;
+    }
+    EXPECT_NEAR(loss, expected, 1e-12 * expected) << n << " examples";
+  }
+}
+
 TEST(LossBpr, HandComputedValues) {
   const Batch batch = LabelBatch({1, 0, 1, 0});
   const Vector z = Logits({2.0f, 1.0f, 0.5f, 0.5f});

@@ -291,7 +291,11 @@ std::vector<GradCase> AllGradCases() {
   for (const char* model : {"mf", "fm"})
     for (const char* loss : {"bce", "bpr"})
       for (bool sides : {false, true}) cases.push_back({model, loss, sides});
-  // FM's compiled-in kernels (dims 16, 32, 64; dim 4 above takes the general one).
+  // MF's and FM's compiled-in kernels (dims 16, 32, 64; dim 4 above takes
+  // the general one).
+  cases.push_back({"mf", "bce", false, 16});
+  cases.push_back({"mf", "bpr", false, 32});
+  cases.push_back({"mf", "bce", true, 64});
   cases.push_back({"fm", "bce", true, 16});
   cases.push_back({"fm", "bce", true, 32});
   cases.push_back({"fm", "bpr", true, 64});
