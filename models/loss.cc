@@ -31,11 +31,12 @@ double BceLoss::Compute(const Batch& batch, const Vector& logits, Vector* dlogit
   dlogits->resize(batch.size);
   double total = 0;
   // The log1p(exp(-|z|)) terms of the softplus, summed as the log of their
-  // product, one log per kProductTerms examples: a log1p an example was
-  // half of MF's step (README "Performance", session 13). Each factor is in
-  // (1, 2], so the product stays far from overflow, and its rounding (~1e-16
-  // of the product a factor) is far below anything the loss is read for;
-  // the gradients do not depend on it.
+  // product, one log per kProductTerms examples: a log1p an example was a
+  // quarter of MF's step (README "Performance", session 13). Each factor is
+  // in [1, 2], so the product stays far from overflow (<= 2^256). Its
+  // rounding adds an absolute error of ~1e-16 an example (a term below that,
+  // |z| > ~37, is lost), far below anything the loss is read for (it is only
+  // reported); the gradients do not depend on it.
   constexpr int kProductTerms = 256;
   double product = 1.0;
   for (int e = 0; e < batch.size; ++e) {

@@ -55,14 +55,14 @@ TEST(LossBce, LargeLogitsStayFinite) {
 }
 
 // The softplus logs are summed as the log of their product, 256 examples at
-// a time: over several such groups and a partial one, with logits near zero
-// (every factor near 2, the largest products) and far from it (factors near
-// 1, where log1p keeps what 1 + x rounds away), the total matches the sum of
-// log1p's to double precision, and the gradients are unchanged.
+// a time: over no example, one, several such groups and a partial one, with
+// logits near zero (every factor near 2, the largest products) and far from
+// it (factors near 1), the total matches the sum of log1p's to 1e-12
+// relative, and the gradients are unchanged.
 TEST(LossBce, LongBatchesSumEachExamplesSoftplus) {
   std::mt19937 rng(7);
   std::uniform_real_distribution<float> wide(-40.0f, 40.0f), narrow(-0.01f, 0.01f);
-  for (const int n : {255, 256, 257, 1000, 5000}) {
+  for (const int n : {0, 1, 255, 256, 257, 1000, 5000}) {
     std::vector<Real> labels(static_cast<std::size_t>(n)), values(static_cast<std::size_t>(n));
     for (int e = 0; e < n; ++e) {
       labels[static_cast<std::size_t>(e)] = static_cast<Real>(e % 3 == 0);
@@ -80,6 +80,9 @@ TEST(LossBce, LongBatchesSumEachExamplesSoftplus) {
       ASSERT_NEAR(d[e], sigmoid - y, 1e-6) << "example " << e << " of " << n;
     }
     EXPECT_NEAR(loss, expected, 1e-12 * expected) << n << " examples";
+    if (n == 0) {
+      EXPECT_EQ(loss, 0.0);
+    }
   }
 }
 
