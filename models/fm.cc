@@ -6,9 +6,9 @@
 namespace recsys {
 namespace {
 
-// The per-example loops, for a row width D known at compile time (the common
-// dims 16, 32, 64: Eigen then works on fixed-size vectors held in registers)
-// or Eigen::Dynamic for any other. Forward accumulates S and the squares
+// The per-example loops, for a dim D known at compile time (Eigen then works
+// on fixed-size vectors held in registers) or Eigen::Dynamic (WithFactorDim,
+// mf.h). Forward accumulates S and the squares
 // per element and reduces once per example, not once per slot.
 template <int D>
 void ForwardRows(const Batch& batch, const TableView& emb, int dim, Real w0, RowMatrix* sums,
@@ -83,12 +83,7 @@ void FmModel::Forward(const Batch& batch, const ParamView& params, ModelState* s
   RowMatrix& sums = state->cache[0];
   sums.resize(n, dim_);
   state->logits.resize(n);
-  switch (dim_) {
-    case 16: ForwardRows<16>(batch, emb, dim_, w0, &sums, &state->logits); break;
-    case 32: ForwardRows<32>(batch, emb, dim_, w0, &sums, &state->logits); break;
-    case 64: ForwardRows<64>(batch, emb, dim_, w0, &sums, &state->logits); break;
-    default: ForwardRows<Eigen::Dynamic>(batch, emb, dim_, w0, &sums, &state->logits); break;
-  }
+  WithFactorDim(dim_, [&](auto d) { ForwardRows<decltype(d)::value>(batch, emb, dim_, w0, &sums, &state->logits); });
 }
 
 void FmModel::Backward(const Batch& batch, const ParamView& params, ModelState* state,
@@ -102,12 +97,7 @@ void FmModel::Backward(const Batch& batch, const ParamView& params, ModelState* 
   const RowMatrix& sums = state->cache[0];
   const TableView& emb = params[kFactorEmbTable];
   const TableView& gemb = grads[kFactorEmbTable];
-  switch (dim_) {
-    case 16: BackwardRows<16>(batch, emb, gemb, dim_, sums, state->dlogits); break;
-    case 32: BackwardRows<32>(batch, emb, gemb, dim_, sums, state->dlogits); break;
-    case 64: BackwardRows<64>(batch, emb, gemb, dim_, sums, state->dlogits); break;
-    default: BackwardRows<Eigen::Dynamic>(batch, emb, gemb, dim_, sums, state->dlogits); break;
-  }
+  WithFactorDim(dim_, [&](auto d) { BackwardRows<decltype(d)::value>(batch, emb, gemb, dim_, sums, state->dlogits); });
   grads[kFactorBiasTable].data[0] += state->dlogits.sum();  // dlogit/dw0 = 1
 }
 

@@ -6,12 +6,11 @@
 namespace recsys {
 namespace {
 
-// The per-example loops, for a dim D known at compile time (the common dims
-// 16, 32, 64, as in fm.cc: fixed-size vectors, unrolled, with unaligned
-// loads) or Eigen::Dynamic for any other. With the dynamic size, Eigen
-// peeled each row's unaligned head and tail (rows are dim + 1 floats, so
-// mostly unaligned) one float at a time: MF's backward was 45% of a batch's
-// step at dim 32 (README "Performance", session 13).
+// The per-example loops, for a dim D known at compile time or Eigen::Dynamic
+// (WithFactorDim, mf.h). With the dynamic size, Eigen peeled each row's
+// unaligned head and tail (rows are dim + 1 floats, so mostly unaligned) one
+// float at a time: MF's backward was 45% of a batch's step at dim 32 (README
+// "Performance", session 13).
 template <int D>
 void ForwardRows(const Batch& batch, const TableView& emb, int dim, Real w0, Vector* logits) {
   using ConstMap = Eigen::Map<const Eigen::Matrix<Real, 1, D>>;
@@ -71,12 +70,7 @@ void MfModel::Forward(const Batch& batch, const ParamView& params, ModelState* s
   // copying two rows an example was a third of it).
   const Real w0 = params[kFactorBiasTable].data[0];
   state->logits.resize(batch.size);
-  switch (dim_) {
-    case 16: ForwardRows<16>(batch, emb, dim_, w0, &state->logits); break;
-    case 32: ForwardRows<32>(batch, emb, dim_, w0, &state->logits); break;
-    case 64: ForwardRows<64>(batch, emb, dim_, w0, &state->logits); break;
-    default: ForwardRows<Eigen::Dynamic>(batch, emb, dim_, w0, &state->logits); break;
-  }
+  WithFactorDim(dim_, [&](auto d) { ForwardRows<decltype(d)::value>(batch, emb, dim_, w0, &state->logits); });
 }
 
 void MfModel::Backward(const Batch& batch, const ParamView& params, ModelState* state,
@@ -89,12 +83,7 @@ void MfModel::Backward(const Batch& batch, const ParamView& params, ModelState* 
   RECSYS_CHECK(state->dlogits.size() == n, "dlogits=", state->dlogits.size(), " batch=", n);
   const TableView& emb = params[kFactorEmbTable];
   const TableView& gemb = grads[kFactorEmbTable];
-  switch (dim_) {
-    case 16: BackwardRows<16>(batch, emb, gemb, dim_, state->dlogits); break;
-    case 32: BackwardRows<32>(batch, emb, gemb, dim_, state->dlogits); break;
-    case 64: BackwardRows<64>(batch, emb, gemb, dim_, state->dlogits); break;
-    default: BackwardRows<Eigen::Dynamic>(batch, emb, gemb, dim_, state->dlogits); break;
-  }
+  WithFactorDim(dim_, [&](auto d) { BackwardRows<decltype(d)::value>(batch, emb, gemb, dim_, state->dlogits); });
   grads[kFactorBiasTable].data[0] += state->dlogits.sum();
 }
 

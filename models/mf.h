@@ -3,6 +3,7 @@
 #ifndef RECSYS_MODELS_MF_H_
 #define RECSYS_MODELS_MF_H_
 
+#include <type_traits>
 #include <vector>
 
 #include "common/table_spec.h"
@@ -36,6 +37,29 @@ std::vector<TableSpec> FactorModelTables(const ModelConfig& config);
 // and matches `batch`: two views, "emb" of batch.keys.size() rows of width
 // dim + 1, and a non-empty "w0".
 void CheckFactorParams(const Batch& batch, const ParamView& params, int dim);
+
+// Calls fn(std::integral_constant<int, D>()) with D = dim for the dims the
+// factorisation models' loops are compiled for (16, 32, 64: Eigen then works
+// on fixed-size vectors, unrolled, with unaligned loads), and D =
+// Eigen::Dynamic for any other; a model's forward and backward dispatch
+// through it, so they always agree on D.
+template <typename Fn>
+void WithFactorDim(int dim, Fn&& fn) {
+  switch (dim) {
+    case 16:
+      fn(std::integral_constant<int, 16>());
+      break;
+    case 32:
+      fn(std::integral_constant<int, 32>());
+      break;
+    case 64:
+      fn(std::integral_constant<int, 64>());
+      break;
+    default:
+      fn(std::integral_constant<int, Eigen::Dynamic>());
+      break;
+  }
+}
 
 // MF: logit = w0 + b_u + b_i + <p_u, q_i>, where slot 0 of each example is
 // the user u and slot 1 the item i; side-feature slots are ignored. p_u and
