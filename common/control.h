@@ -161,12 +161,15 @@ struct ServerStats {
   // Pushes read from the worker's shared area (kTagPushPlaced); the others
   // of push_requests came as messages.
   std::uint64_t pushes_placed = 0;
+  // Pull requests whose keys were read from the worker's shared area
+  // (kRequestPlaced); the others of pull_requests came in their messages.
+  std::uint64_t pull_requests_placed = 0;
 
   template <class Archive>
   void serialize(Archive& ar, unsigned /*version*/) {
     ar & rank & keys & table_bytes & rss_bytes & pull_requests & push_requests & pull_bytes & push_bytes &
         cpu_seconds & peak_rss_bytes & raw_bytes & admission_bytes & pending_keys & rows_expired & rows_evicted &
-        pushes_dropped & pull_replies_placed & pushes_placed;
+        pushes_dropped & pull_replies_placed & pushes_placed & pull_requests_placed;
   }
 };
 

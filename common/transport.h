@@ -165,7 +165,8 @@ class Transport {
   // short message, instead of a reply that MPI copies into shared memory
   // and out again. A worker also writes a push into a block of its
   // area and sends a short note; the server reads the push there and acks,
-  // and the worker frees the block at the ack. Writes into an area become
+  // and the worker frees the block at the ack. So too the keys of a large
+  // pull, freed at the reply. Writes into an area become
   // visible to the other side through the message sent after them: MPI's
   // (or the local hub's) own synchronisation of that message orders them;
   // the release and acquire fences at either end only state the intent.

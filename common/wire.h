@@ -4,6 +4,11 @@
 //
 //   Pull       u64 request, u32 sections, u32 0, u64 offset, u64 bytes
 //              (ReplyPlace), then per section: u32 table, u32 n, Key keys[n]
+//              Or, when the worker wrote the sections into its own shared
+//              area: u64 request, u32 sections, u32 kRequestPlaced, the
+//              ReplyPlace, then u64 offset, u64 bytes (a ReplyPlace: where
+//              the sections are); the server reads them there, and the
+//              worker frees the place at the reply
 //   PullReply  u64 request, u32 sections, u32 0, then per section:
 //              u32 table, u32 n, Real rows[n * width], padding to 8
 //              Or, when the pull offered a place (bytes > 0) and the server
@@ -48,17 +53,21 @@ struct FrameHeader {
   std::uint32_t sections = 0;
   // Pushes: the job's global step they belong to (Adam's bias correction,
   // ps/optimizer.h), saturated at 2^32 - 1; 0: not known. Pull replies:
-  // kReplyPlaced or 0. Other frames: 0.
+  // kReplyPlaced or 0. Pulls: kRequestPlaced or 0. Other frames: 0.
   std::uint32_t step = 0;
 };
 static_assert(sizeof(FrameHeader) == 16, "frame header layout");
 
 // A pull reply's frame is at the place its pull offered, not in the message.
 constexpr std::uint32_t kReplyPlaced = 1;
+// A pull's sections (its keys) are in the worker's shared area, at the place
+// that follows the reply's place in the message.
+constexpr std::uint32_t kRequestPlaced = 1;
 
 // Where a pull's reply may be written instead of sent: `bytes` bytes at
 // `offset` in the puller's shared area (Transport::OwnArea). bytes == 0:
-// reply by message. Also where a placed push's frame is (kTagPushPlaced).
+// reply by message. Also where a placed push's frame is (kTagPushPlaced), and
+// a placed pull's sections (kRequestPlaced).
 struct ReplyPlace {
   std::uint64_t offset = 0;
   std::uint64_t bytes = 0;

@@ -152,12 +152,13 @@ std::string DescribeServer(const ServerStats& s) {
   char buf[400];
   std::snprintf(buf, sizeof(buf),
                 "  server rank %d: %llu keys, table %s (%.2fx raw), rss %s, peak rss %s, %llu pulls (%s, %llu "
-                "in shared memory), %llu pushes (%s, %llu in shared memory)",
+                "replies and %llu requests in shared memory), %llu pushes (%s, %llu in shared memory)",
                 s.rank, static_cast<unsigned long long>(s.keys), Mib(s.table_bytes).c_str(),
                 s.raw_bytes ? static_cast<double>(s.table_bytes) / static_cast<double>(s.raw_bytes) : 0.0,
                 Mib(s.rss_bytes).c_str(), Mib(s.peak_rss_bytes).c_str(),
                 static_cast<unsigned long long>(s.pull_requests), Mib(s.pull_bytes).c_str(),
                 static_cast<unsigned long long>(s.pull_replies_placed),
+                static_cast<unsigned long long>(s.pull_requests_placed),
                 static_cast<unsigned long long>(s.push_requests), Mib(s.push_bytes).c_str(),
                 static_cast<unsigned long long>(s.pushes_placed));
   return buf;
@@ -440,6 +441,7 @@ std::string EpochJson(const EpochResult& r, const std::vector<ServerStats>& serv
                       {"pull_replies_placed", s.pull_replies_placed},
                       {"push_requests", s.push_requests},
                       {"pushes_placed", s.pushes_placed},
+                      {"pull_requests_placed", s.pull_requests_placed},
                       {"pull_bytes", s.pull_bytes},
                       {"push_bytes", s.push_bytes},
                       {"cpu_seconds", s.cpu_seconds},

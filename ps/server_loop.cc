@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <deque>
+#include <optional>
 #include <thread>
 #include <vector>
 
@@ -220,17 +221,41 @@ class Server {
     FrameReader in(m.data, "pull", m.source);
     const auto header = in.Get<FrameHeader>();
     const auto place = in.Get<ReplyPlace>();
+    // The sections: in the message, or (kRequestPlaced) where the worker
+    // wrote them in its shared area, which it keeps until our reply.
+    std::optional<FrameReader> placed_sections;
+    std::size_t sections_bytes = m.data.size();
+    if (header.step == kRequestPlaced) {
+      const auto at = in.Get<ReplyPlace>();
+      if (!in.done()) throw InputError(Concat("placed pull from rank ", m.source, " has ", m.data.size(), " bytes"));
+      const SharedArea area = transport_.PeerArea(m.source);
+      if (area.empty()) {
+        // A worker places requests only for a server that has written into
+        // its area, so this server could map it then.
+        throw InputError(Concat("pull from rank ", m.source, " has its keys in its shared area, which this server "
+                                "cannot map"));
+      }
+      if (!at.InsideOf(area.size)) {
+        throw InputError(Concat("pull from rank ", m.source, " has its keys in ", at.bytes, " bytes at offset ",
+                                at.offset, " of its shared area of ", area.size, " bytes"));
+      }
+      std::atomic_thread_fence(std::memory_order_acquire);  // pairs with the worker's release
+      sections_bytes = static_cast<std::size_t>(at.bytes);
+      placed_sections.emplace(area.data + at.offset, sections_bytes, "placed pull", m.source);
+      ++placed_requests_;
+    }
+    FrameReader& sections_in = placed_sections ? *placed_sections : in;
     // First pass: size the reply exactly, so it is written without regrowth.
     std::size_t bytes = sizeof(FrameHeader);
     std::vector<std::pair<SectionHeader, const Key*>> sections;
     // header.sections comes off the wire: reserve no more than the frame can
     // hold (8 header bytes per section); a count too large for the frame
     // then fails in Get below instead of allocating up to 64 GiB here.
-    sections.reserve(std::min<std::size_t>(header.sections, m.data.size() / sizeof(SectionHeader)));
+    sections.reserve(std::min<std::size_t>(header.sections, sections_bytes / sizeof(SectionHeader)));
     for (std::uint32_t s = 0; s < header.sections; ++s) {
-      const auto sec = in.Get<SectionHeader>();
+      const auto sec = sections_in.Get<SectionHeader>();
       CheckTable(sec.table, m.source);
-      sections.emplace_back(sec, in.GetArray<Key>(sec.n));
+      sections.emplace_back(sec, sections_in.GetArray<Key>(sec.n));
       bytes += PullReplySectionBytes(sec.n, static_cast<std::size_t>(shard_.width(sec.table)));
     }
     // The reply goes where the worker offered (its shared area, on this
@@ -374,6 +399,7 @@ class Server {
     s.pull_requests = pull_requests_;
     s.pull_replies_placed = placed_replies_;
     s.pushes_placed = placed_pushes_;
+    s.pull_requests_placed = placed_requests_;
     s.push_requests = push_requests_;
     s.pull_bytes = pull_bytes_;
     s.push_bytes = push_bytes_;
@@ -393,6 +419,7 @@ class Server {
   std::uint64_t pull_requests_ = 0;
   std::uint64_t placed_replies_ = 0;  // of pull_requests_
   std::uint64_t placed_pushes_ = 0;   // of push_requests_
+  std::uint64_t placed_requests_ = 0;  // of pull_requests_: keys read from the worker's area
   std::uint64_t push_requests_ = 0;
   std::uint64_t pull_bytes_ = 0;
   std::uint64_t push_bytes_ = 0;

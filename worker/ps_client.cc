@@ -105,6 +105,7 @@ PsClient::Ticket PsClient::Pull(const std::vector<Key>& keys, ParamBuffers* rows
   pending->replies_left = 0;
   RouteKeys(keys, &pending->routes);
   pending->places.assign(static_cast<std::size_t>(topology_.servers()), ReplyPlace());
+  pending->request_places.assign(static_cast<std::size_t>(topology_.servers()), ReplyPlace());
   for (int s = 0; s < topology_.servers(); ++s) {
     const Route& route = pending->routes[static_cast<std::size_t>(s)];
     FrameHeader header;
@@ -131,22 +132,50 @@ PsClient::Ticket PsClient::Pull(const std::vector<Key>& keys, ParamBuffers* rows
       place.offset = offset;
       place.bytes = reply_bytes;
     }
+    // A request of more than kMinPlacedBytes to a server that reads our
+    // area has its sections (the keys) written there, as pushes are: one
+    // copy, which the server reads in place, instead of a message that MPI
+    // copies twice more and, above the eager limit, moves as a rendezvous
+    // (only while this rank is inside MPI: the server waited in its receive
+    // while we copied the previous reply, ~1 ms a 100,000-key pull). The
+    // block is ours again when the server's reply has come.
+    const std::size_t sections_bytes = bytes - sizeof(FrameHeader) - sizeof(ReplyPlace);
+    ReplyPlace& request_place = pending->request_places[static_cast<std::size_t>(s)];
+    std::size_t request_offset = 0;
+    if (server_reads_area_[static_cast<std::size_t>(s)] && bytes > kMinPlacedBytes &&
+        transport_->PlaceInArea(sections_bytes, &request_offset)) {
+      request_place = ReplyPlace{request_offset, sections_bytes};
+      header.step = kRequestPlaced;
+    }
     Bytes frame = transport_->SpareBuffer();
-    frame.reserve(bytes);
+    frame.reserve(request_place.bytes > 0 ? sizeof(FrameHeader) + 2 * sizeof(ReplyPlace) : bytes);
     FrameWriter out(&frame);
     out.Put(header);
     out.Put(place);
+    FrameWriter in_area = request_place.bytes > 0
+                              ? FrameWriter(transport_->OwnArea().data + request_offset, sections_bytes)
+                              : FrameWriter(nullptr, 0);
+    FrameWriter& sections = request_place.bytes > 0 ? in_area : out;
     for (std::size_t t = 0; t < tables_.size(); ++t) {
       const TableRoute& tr = route.tables[t];
       if (tr.n == 0) continue;
-      out.Put(SectionHeader{static_cast<std::uint32_t>(t), static_cast<std::uint32_t>(tr.n)});
-      Key* dst = out.Extend<Key>(tr.n);
+      sections.Put(SectionHeader{static_cast<std::uint32_t>(t), static_cast<std::uint32_t>(tr.n)});
+      Key* dst = sections.Extend<Key>(tr.n);
       if (tr.all) {
         std::memcpy(dst, keys.data(), tr.n * sizeof(Key));
       } else {
         const std::vector<Key>& src = tables_[t].dense() ? dense_keys_ : keys;
         for (std::size_t i = 0; i < tr.n; ++i) dst[i] = src[static_cast<std::size_t>(tr.rows[i])];
       }
+    }
+    if (request_place.bytes > 0) {
+      RECSYS_CHECK(in_area.size() == sections_bytes, "pull sections of ", in_area.size(), " bytes, sized ",
+                   sections_bytes);
+      out.Put(request_place);
+      ++placed_requests_;
+      // The server reads the sections once the message has arrived (which
+      // orders the writes before it; the fence states it, as for pushes).
+      std::atomic_thread_fence(std::memory_order_release);
     }
     ++pending->replies_left;
     ++awaiting_[static_cast<std::size_t>(s)];
@@ -373,6 +402,14 @@ void PsClient::HandlePullReply(const Message& m) {
     if (!in_area) server_on_node_[static_cast<std::size_t>(server)] = false;
     transport_->ReleaseInArea(static_cast<std::size_t>(place.offset));
     place = ReplyPlace();
+  }
+  // The server has read the request's keys before it replied (by message,
+  // or with a note after its release fence; our acquire above).
+  ReplyPlace& request_place = pending->request_places[static_cast<std::size_t>(server)];
+  if (request_place.bytes > 0) {
+    std::atomic_thread_fence(std::memory_order_acquire);
+    transport_->ReleaseInArea(static_cast<std::size_t>(request_place.offset));
+    request_place = ReplyPlace();
   }
   if (--pending->replies_left == 0) pending->ticket = 0;  // back to the pool
 }

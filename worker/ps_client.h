@@ -84,10 +84,13 @@ class PsClient {
   std::uint64_t placed_replies() const { return placed_replies_; }
   // Push frames written into this rank's shared area for a server to read.
   std::uint64_t placed_pushes() const { return placed_pushes_; }
+  // Pull requests whose keys were written there for a server to read.
+  std::uint64_t placed_requests() const { return placed_requests_; }
 
-  // Pull replies and pushes larger than this, to and from a server on this
-  // node, go through this rank's shared area when it has room; smaller ones
-  // are messages. A placed reply is written once, by the server straight
+  // Pull replies, pushes and pull requests larger than this, to and from a
+  // server on this node, go through this rank's shared area when it has
+  // room; smaller ones are messages. (Pushes and requests only to a server
+  // that has placed a reply: it maps the area.) A placed reply is written once, by the server straight
   // into our area, instead of copied into Open MPI's shared memory and out
   // again; that copy was a third of an MF server's time (README
   // "Performance", session 12). Below a few KiB the copies cost less than
@@ -118,6 +121,10 @@ class PsClient {
     // Per server: where its reply may be written in this rank's shared area
     // (bytes 0: by message).
     std::vector<ReplyPlace> places;
+    // Per server: the block of this rank's shared area holding the
+    // request's keys (kRequestPlaced; bytes 0: they went in the message),
+    // freed at that server's reply.
+    std::vector<ReplyPlace> request_places;
     int replies_left = 0;
   };
   struct PendingPush {
@@ -165,6 +172,7 @@ class PsClient {
   std::uint64_t pushed_bytes_ = 0;
   std::uint64_t placed_replies_ = 0;
   std::uint64_t placed_pushes_ = 0;
+  std::uint64_t placed_requests_ = 0;
   std::vector<bool> server_on_node_;  // per server: its replies may be placed in our area
   // Per server: it has written a reply into our area, so it maps it and can
   // read pushes placed there (until then, pushes go as messages: a server

@@ -10,7 +10,9 @@
 // pull, placed push; bits 3-4: sgd, adagrad, adam, adam), the rest is the
 // frame. A placed push's is the note (ReplyPlace: where the frame is), then
 // the frame, which the target writes at offset kPushAt of the worker's area
-// (as much as fits), whatever place the note names.
+// (as much as fits), whatever place the note names. A pull whose header says
+// kRequestPlaced is the message (header, reply place, the place of its
+// sections), then its sections, which the target writes at kPushAt too.
 // With RECSYS_FUZZ_SEEDS=DIR set, the target writes well-formed seed inputs
 // (made with FrameWriter, as PsClient makes them) to DIR and exits.
 #include <algorithm>
@@ -106,6 +108,21 @@ extern "C" int LLVMFuzzerInitialize(int* /*argc*/, char*** /*argv*/) {
   WriteSeed(dir, "eval_pull_sync", 1 | (2 << 1), SeedFrame(4, false));
   WriteSeed(dir, "push_sgd", (1 << 1), SeedFrame(5, true));
   WriteSeed(dir, "pull_placed", 0 << 1, SeedFrame(6, false, ReplyPlace{64, 4096}));
+  {
+    // Its sections at kPushAt, the message naming them there.
+    const Bytes pull = SeedFrame(8, false);
+    const std::size_t head = sizeof(FrameHeader) + sizeof(ReplyPlace);
+    Bytes placed_pull;
+    FrameWriter out(&placed_pull);
+    FrameHeader header;
+    std::memcpy(&header, pull.data(), sizeof(header));
+    header.step = kRequestPlaced;
+    out.Put(header);
+    out.Put(ReplyPlace{64, 1024});  // the reply's place, apart from the sections'
+    out.Put(ReplyPlace{kPushAt, pull.size() - head});
+    placed_pull.insert(placed_pull.end(), pull.begin() + static_cast<std::ptrdiff_t>(head), pull.end());
+    WriteSeed(dir, "pull_request_placed", 0 << 1, placed_pull);
+  }
   const Bytes push = SeedFrame(7, true);
   Bytes placed;
   FrameWriter out(&placed);
@@ -139,8 +156,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const std::uint8_t* frame = data + 1;
   std::size_t frame_size = size - 1;
   const SharedArea area = worker.OwnArea();
-  if (tag == kTagPushPlaced) {
-    const std::size_t note = std::min(frame_size, sizeof(ReplyPlace));
+  std::uint32_t step = 0;
+  if (frame_size >= sizeof(FrameHeader)) std::memcpy(&step, frame + offsetof(FrameHeader, step), sizeof(step));
+  const bool pull = tag == kTagPull || tag == kTagEvalPull;
+  if (tag == kTagPushPlaced || (pull && step == kRequestPlaced)) {
+    const std::size_t note = std::min(
+        frame_size, tag == kTagPushPlaced ? sizeof(ReplyPlace) : sizeof(FrameHeader) + 2 * sizeof(ReplyPlace));
     std::memcpy(area.data + kPushAt, frame + note, std::min(frame_size - note, area.size - kPushAt));
     worker.Send(1, tag, Bytes(frame, frame + note));
     frame_size = note;

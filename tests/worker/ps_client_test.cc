@@ -228,6 +228,30 @@ Bytes PullFrame(std::uint64_t request, ReplyPlace place, const std::vector<Key>&
   return frame;
 }
 
+// Runs one server (rank 1; rank 0 the coordinator, rank 2 a worker, each
+// with a shared area of `area_bytes`, 0: none) on the messages that `send`
+// sends as the worker, until a stop. Returns the server's InputError, or ""
+// if it served them all; *transports stay for reading the replies.
+std::string ServeWorkerMessages(const std::vector<TableSpec>& tables, const Config& config, std::size_t area_bytes,
+                                const std::function<void(Transport& worker)>& send,
+                                std::vector<std::unique_ptr<Transport>>* transports) {
+  *transports = MakeLocalTransports(3, area_bytes);
+  Transport& coordinator = *(*transports)[0];
+  SetupMessage setup;
+  setup.tables = tables;
+  SendControl(coordinator, 1, kTagSetup, setup);
+  send(*(*transports)[2]);
+  Command stop;
+  stop.kind = Command::kStop;
+  SendControl(coordinator, 1, kTagCommand, stop);
+  try {
+    RunServer(*(*transports)[1], Topology(3, 1), config);
+  } catch (const InputError& e) {
+    return e.what();
+  }
+  return "";
+}
+
 // Gradients for `keys`, different for every (step, table, row, element).
 ParamBuffers Gradients(const std::vector<TableSpec>& tables, const std::vector<Key>& keys, int step) {
   ParamBuffers grads;
@@ -422,6 +446,72 @@ TEST(PsClientTest, LargePushesAreReadFromTheWorkersAreaOnceItsServerWroteThere) 
   }
 }
 
+// A pull whose keys take more than kMinPlacedBytes, to a server that has
+// written a reply into the worker's shared area (so it maps it), has its
+// keys written there and read in place by the server (kRequestPlaced); the
+// block is freed at the reply (RunWithServers checks that none is left).
+// Before any reply was placed, and without an area, the keys go in the
+// message. Training and evaluation pulls, several in flight, must return
+// every row right either way.
+TEST(PsClientTest, LargePullRequestsAreReadFromTheWorkersAreaOnceItsServerWroteThere) {
+  const std::vector<TableSpec> tables = {Spec(0, "emb", 63, InitKind::kNormal, 0.1f),
+                                         Spec(1, "linear", 1, InitKind::kUniform, 0.3f)};
+  std::vector<Key> keys;
+  for (std::uint64_t i = 0; i < 5000; ++i) keys.push_back(MakeKey(kFieldItem, i * 7 + 3));
+  std::vector<Key> pushed;
+  for (std::size_t i = 0; i < keys.size(); i += 3) pushed.push_back(keys[i]);
+  const ParamBuffers g = Gradients(tables, pushed, 0);
+  constexpr int kRounds = 4;
+  for (int servers : {1, 2}) {
+    // One server's keys: 2 tables x (8 bytes of section header + n keys).
+    const std::size_t n = keys.size() / static_cast<std::size_t>(servers) / 2;  // at least, whatever the split
+    ASSERT_GT(2 * (8 + n * 8), PsClient::kMinPlacedBytes);
+    for (std::size_t area : {kDefaultSharedAreaBytes, std::size_t{0}}) {
+      SCOPED_TRACE("servers " + std::to_string(servers) + ", area " + std::to_string(area));
+      std::vector<std::vector<ParamBuffers>> rows(kRounds, std::vector<ParamBuffers>(3));
+      std::uint64_t placed = 0;
+      const std::vector<ServerStats> stats = RunWithServers(
+          servers, tables, ServerConfig("sgd", 1.0f),
+          [&](PsClient& ps) {
+            ps.Push(pushed, g);
+            ps.WaitPushes(0);
+            for (auto& round : rows) {
+              // Round 0's pulls all leave before any reply has come.
+              const PsClient::Ticket first = ps.Pull(keys, &round[0]);
+              ps.Pull(keys, &round[1], /*eval=*/true);
+              const PsClient::Ticket last = ps.Pull(keys, &round[2]);
+              for (PsClient::Ticket t = first; t <= last; ++t) ps.Wait(t);
+            }
+            placed = ps.placed_requests();
+          },
+          area);
+      std::uint64_t served_placed = 0, requests = 0;
+      for (const ServerStats& s : stats) {
+        served_placed += s.pull_requests_placed;
+        requests += s.pull_requests;
+      }
+      EXPECT_EQ(served_placed, placed);
+      EXPECT_EQ(requests, 3u * kRounds * static_cast<std::uint64_t>(servers));
+      EXPECT_EQ(placed, area == 0 ? 0u : 3u * (kRounds - 1) * static_cast<std::uint64_t>(servers));
+      for (const auto& round : rows) {
+        for (const ParamBuffers& r : round) {
+          for (std::size_t t = 0; t < tables.size(); ++t) {
+            ASSERT_EQ(r.storage[t].size(), keys.size() * static_cast<std::size_t>(tables[t].width));
+            for (std::size_t i = 0; i < keys.size(); ++i) {
+              std::vector<Real> expected = Init(tables[t], keys[i]);
+              if (i % 3 == 0) {
+                const std::vector<Real> gi = RowOf(g, tables, t, i / 3);
+                for (std::size_t j = 0; j < expected.size(); ++j) expected[j] -= gi[j];
+              }
+              ASSERT_EQ(RowOf(r, tables, t, i), expected) << "table " << t << " row " << i;
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
 // Batch-sized pull replies and pushes, above PsClient::kMinPlacedBytes and
 // below the eager limit, go through the worker's shared area too (pushes
 // once the server has placed a reply there); tiny ones stay messages. The
@@ -462,6 +552,7 @@ TEST(PsClientTest, BatchSizedRepliesAndPushesArePlacedTinyOnesAreMessages) {
   EXPECT_EQ(stats[0].pull_replies_placed, 2u);
   EXPECT_EQ(stats[0].pushes_placed, 1u);
   EXPECT_EQ(stats[0].push_requests, 3u);
+  EXPECT_EQ(stats[0].pull_requests_placed, 0u);  // 200 keys: 1.6 KB, messages
   for (std::size_t i = 0; i < tiny.size(); ++i) {
     std::vector<Real> expected = Init(tables[0], tiny[i]);
     ASSERT_EQ(RowOf(first_tiny, tables, 0, i), expected);
@@ -520,37 +611,31 @@ TEST(PsClientTest, ServerReadsAPlacedPushOnlyFromInsideTheArea) {
   // worker's note naming `place` (bytes 1: the frame's size) and then a
   // pull; returns the server's error, or "" and the pull's reply in *reply.
   const auto serve = [&](ReplyPlace place, std::size_t area, Message* reply, std::size_t at = 4096) -> std::string {
-    auto transports = MakeLocalTransports(3, area);
-    Transport& coordinator = *transports[0];
+    std::vector<std::unique_ptr<Transport>> transports;
+    const std::string error = ServeWorkerMessages(
+        tables, ServerConfig("sgd", 1.0f), area,
+        [&](Transport& worker) {
+          std::size_t frame_bytes = 0;
+          if (area > 0) {
+            FrameWriter out(worker.OwnArea().data + at, 16 + 8 + 16 + 32);
+            FrameHeader header;
+            header.request = 7;
+            header.sections = 1;
+            out.Put(header);
+            out.Put(SectionHeader{0, 2});
+            out.PutArray(keys.data(), keys.size());
+            out.PutArray(grads.data(), grads.size());
+            frame_bytes = out.size();
+          }
+          if (place.bytes == 1) place.bytes = frame_bytes;  // "the frame's size"
+          Bytes note;
+          FrameWriter(&note).Put(place);
+          worker.Send(1, kTagPushPlaced, std::move(note));
+          worker.Send(1, kTagPull, PullFrame(8, ReplyPlace{}, keys));
+        },
+        &transports);
+    if (!error.empty()) return error;
     Transport& worker = *transports[2];
-    SetupMessage setup;
-    setup.tables = tables;
-    SendControl(coordinator, 1, kTagSetup, setup);
-    std::size_t frame_bytes = 0;
-    if (area > 0) {
-      FrameWriter out(worker.OwnArea().data + at, 16 + 8 + 16 + 32);
-      FrameHeader header;
-      header.request = 7;
-      header.sections = 1;
-      out.Put(header);
-      out.Put(SectionHeader{0, 2});
-      out.PutArray(keys.data(), keys.size());
-      out.PutArray(grads.data(), grads.size());
-      frame_bytes = out.size();
-    }
-    if (place.bytes == 1) place.bytes = frame_bytes;  // "the frame's size"
-    Bytes note;
-    FrameWriter(&note).Put(place);
-    worker.Send(1, kTagPushPlaced, std::move(note));
-    worker.Send(1, kTagPull, PullFrame(8, ReplyPlace{}, keys));
-    Command stop;
-    stop.kind = Command::kStop;
-    SendControl(coordinator, 1, kTagCommand, stop);
-    try {
-      RunServer(*transports[1], topology, ServerConfig("sgd", 1.0f));
-    } catch (const InputError& e) {
-      return e.what();
-    }
     Message ack;
     EXPECT_TRUE(worker.TryRecv(1, kTagPushAck, &ack));
     EXPECT_EQ(FrameReader(ack.data, "ack").Get<std::uint64_t>(), 7u);
@@ -604,12 +689,86 @@ TEST(PsClientTest, ServerReadsAPlacedPushOnlyFromInsideTheArea) {
   EXPECT_NE(serve(ReplyPlace{4096, 72}, 0, &reply).find("which this server cannot map"), std::string::npos);
 }
 
+// A placed pull request names where in the worker's shared area its keys
+// are; the server reads only a place inside the area, and refuses any other
+// (or an area it cannot map, or a message with more after the place) as bad
+// input naming the rank.
+TEST(PsClientTest, ServerReadsAPlacedPullRequestOnlyFromInsideTheArea) {
+  const std::vector<TableSpec> tables = {Spec(0, "emb", 4, InitKind::kNormal, 0.1f)};
+  const std::size_t area_bytes = std::size_t{1} << 20;
+  const std::vector<Key> keys = {MakeKey(kFieldItem, 1), MakeKey(kFieldItem, 2), MakeKey(kFieldItem, 3)};
+  constexpr std::size_t kSections = 8 + 3 * 8;  // the sections' bytes
+  // Writes the request's sections at offset `at` of the worker's area and
+  // sends a pull naming `place` (bytes 1: the sections' size), then `extra`
+  // bytes; returns the server's error, or "" and its reply in *reply.
+  const auto serve = [&](ReplyPlace place, std::size_t area, Message* reply, std::size_t at = 4096,
+                         std::size_t extra = 0) -> std::string {
+    std::vector<std::unique_ptr<Transport>> transports;
+    const std::string error = ServeWorkerMessages(
+        tables, ServerConfig("sgd", 1.0f), area,
+        [&](Transport& worker) {
+          if (area > 0) {
+            FrameWriter out(worker.OwnArea().data + at, kSections);
+            out.Put(SectionHeader{0, 3});
+            out.PutArray(keys.data(), keys.size());
+          }
+          if (place.bytes == 1) place.bytes = kSections;
+          Bytes frame;
+          FrameWriter out(&frame);
+          FrameHeader header;
+          header.request = 11;
+          header.sections = 1;
+          header.step = kRequestPlaced;
+          out.Put(header);
+          out.Put(ReplyPlace{});  // the reply by message
+          out.Put(place);
+          frame.resize(frame.size() + extra, 0);
+          worker.Send(1, kTagPull, std::move(frame));
+        },
+        &transports);
+    if (error.empty()) {
+      EXPECT_TRUE(transports[2]->TryRecv(1, kTagPullReply, reply));
+    }
+    return error;
+  };
+  Message reply;
+
+  // A place inside the area: the keys' rows come back.
+  ASSERT_EQ(serve(ReplyPlace{4096, 1}, area_bytes, &reply), "");
+  {
+    FrameReader in(reply.data, "reply");
+    EXPECT_EQ(in.Get<FrameHeader>().request, 11u);
+    EXPECT_EQ(in.Get<SectionHeader>().n, 3u);
+    const Real* rows = in.GetArray<Real>(12);
+    for (std::size_t i = 0; i < keys.size(); ++i) {
+      EXPECT_EQ(std::vector<Real>(rows + i * 4, rows + i * 4 + 4), Init(tables[0], keys[i])) << i;
+    }
+  }
+  // A place that ends where the area ends.
+  ASSERT_EQ(serve(ReplyPlace{area_bytes - kSections, 1}, area_bytes, &reply, area_bytes - kSections), "");
+  EXPECT_EQ(reply.data.size(), 16u + 8u + 48u);
+
+  // Places the server must refuse.
+  EXPECT_NE(serve(ReplyPlace{area_bytes - 16, kSections}, area_bytes, &reply)
+                .find("pull from rank 2 has its keys in 32 bytes at offset"),
+            std::string::npos);
+  EXPECT_NE(serve(ReplyPlace{~std::uint64_t{0} - 8, kSections}, area_bytes, &reply).find("of its shared area"),
+            std::string::npos);
+  EXPECT_NE(serve(ReplyPlace{4100, kSections}, area_bytes, &reply).find("at offset 4100"), std::string::npos);
+  // Sections that claim more keys than the place holds.
+  EXPECT_NE(serve(ReplyPlace{4096, 16}, area_bytes, &reply).find("runs past the end"), std::string::npos);
+  // More in the message after the place.
+  EXPECT_NE(serve(ReplyPlace{4096, 1}, area_bytes, &reply, 4096, 8).find("placed pull from rank 2 has 56 bytes"),
+            std::string::npos);
+  // No area to read them from.
+  EXPECT_NE(serve(ReplyPlace{4096, kSections}, 0, &reply).find("which this server cannot map"), std::string::npos);
+}
+
 // A pull may offer a place in the worker's shared area for its reply; the
 // server writes there only a frame that fits, inside the area, and refuses
 // any other place as bad input naming the rank (it comes off the wire).
 TEST(PsClientTest, ServerWritesAReplyOnlyIntoAPlaceThatHoldsIt) {
   const std::vector<TableSpec> tables = {Spec(0, "emb", 4, InitKind::kNormal, 0.1f)};
-  const Topology topology(3, 1);  // coordinator, server, worker
   const std::size_t area_bytes = std::size_t{1} << 20;
   const std::vector<Key> keys = {MakeKey(kFieldItem, 1), MakeKey(kFieldItem, 2), MakeKey(kFieldItem, 3)};
   const std::size_t reply = 16 + 8 + keys.size() * 4 * sizeof(Real);  // 72 bytes
@@ -617,24 +776,14 @@ TEST(PsClientTest, ServerWritesAReplyOnlyIntoAPlaceThatHoldsIt) {
   // the note in *note.
   const auto serve = [&](ReplyPlace place, Message* note, std::vector<Transport*>* keep_area,
                          std::vector<std::unique_ptr<Transport>>* transports) -> std::string {
-    *transports = MakeLocalTransports(3, area_bytes);
-    Transport& coordinator = *(*transports)[0];
-    Transport& worker = *(*transports)[2];
-    keep_area->assign({&worker});
-    SetupMessage setup;
-    setup.tables = tables;
-    SendControl(coordinator, 1, kTagSetup, setup);
-    worker.Send(1, kTagPull, PullFrame(42, place, keys));
-    Command stop;
-    stop.kind = Command::kStop;
-    SendControl(coordinator, 1, kTagCommand, stop);
-    try {
-      RunServer(*(*transports)[1], topology, ServerConfig("sgd", 0.1f));
-    } catch (const InputError& e) {
-      return e.what();
+    const std::string error = ServeWorkerMessages(
+        tables, ServerConfig("sgd", 0.1f), area_bytes,
+        [&](Transport& worker) { worker.Send(1, kTagPull, PullFrame(42, place, keys)); }, transports);
+    keep_area->assign({(*transports)[2].get()});
+    if (error.empty()) {
+      EXPECT_TRUE((*transports)[2]->TryRecv(1, kTagPullReply, note));
     }
-    EXPECT_TRUE(worker.TryRecv(1, kTagPullReply, note));
-    return "";
+    return error;
   };
   std::vector<Transport*> worker;
   std::vector<std::unique_ptr<Transport>> transports;
