@@ -86,8 +86,18 @@ class MpiTransport final : public Transport {
     int flag = 0;
     MPI_Message handle;
     MPI_Status status;
-    RECSYS_MPI_CALL(MPI_Improbe(source == kAnySource ? MPI_ANY_SOURCE : source, tag == kAnyTag ? MPI_ANY_TAG : tag,
-                                MPI_COMM_WORLD, &flag, &handle, &status));
+    const int from = source == kAnySource ? MPI_ANY_SOURCE : source;
+    const int with = tag == kAnyTag ? MPI_ANY_TAG : tag;
+    RECSYS_MPI_CALL(MPI_Improbe(from, with, MPI_COMM_WORLD, &flag, &handle, &status));
+    if (!flag) {
+      // Open MPI's MPI_Improbe (ob1) matches first and, finding nothing,
+      // only then runs the progress engine, which takes what has come off
+      // the shared-memory queue; that probe still answers "nothing". A rank
+      // waking from a sleep missed what came meanwhile and slept once more
+      // (up to 1.28 ms: the worker of a 100,000-row pull waited a whole
+      // extra sleep for every reply). Probe again.
+      RECSYS_MPI_CALL(MPI_Improbe(from, with, MPI_COMM_WORLD, &flag, &handle, &status));
+    }
     if (!flag) return false;
     int count = 0;
     RECSYS_MPI_CALL(MPI_Get_count(&status, MPI_BYTE, &count));

@@ -3,7 +3,8 @@
 // KiB, set in transport_mpi.cc; below it a send is one copy, above it a
 // rendezvous), sent by several ranks under two tags to rank 0, arrive whole,
 // byte for byte, and in each sender's order, whether rank 0 receives for any
-// source and tag, for one tag at a time or for one source at a time. Exits
+// source and tag, for one tag at a time or for one source at a time; and a
+// message that came while rank 0 slept is found by its next probe. Exits
 // non-zero naming the first message that does not.
 #include <algorithm>
 #include <chrono>
@@ -13,6 +14,7 @@
 #include <cstring>
 #include <exception>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "common/hash.h"
@@ -115,6 +117,45 @@ void CheckAreas(Transport& t, int senders) {
   }
 }
 
+// A message that came while its receiver slept is found by the receiver's
+// first probe after the sleep. (Open MPI's MPI_Improbe matches first and
+// only then, finding nothing, runs the progress engine that takes the
+// message off the shared-memory queue: probed once, it reports the message
+// only at the next probe, and a waiting rank slept once more.) Each sender
+// sends one message, then flags in rank 0's area (block 0, unused above)
+// that it has gone; rank 0 waits for the flags without calling MPI, then
+// must receive every message with one TryRecv each. Skipped without areas.
+void CheckSeenAfterSleep(Transport& t, int senders) {
+  if (SharedAreaBytesFromEnv() == 0) return;
+  constexpr int kTagSlept = 104;
+  const SharedArea area = t.rank() == 0 ? t.OwnArea() : t.PeerArea(0);
+  const auto flag = [&](int rank) { return reinterpret_cast<std::uint64_t*>(area.data + 64 * rank); };
+  if (t.rank() == 0) {
+    for (int s = 1; s <= senders; ++s) __atomic_store_n(flag(s), 0, __ATOMIC_RELAXED);
+  }
+  t.Barrier();
+  if (t.rank() != 0) {
+    t.Send(0, kTagSlept, Bytes(8, static_cast<char>(t.rank())));
+    t.FlushSends();  // an eager message: in rank 0's queue once sent
+    __atomic_store_n(flag(t.rank()), 1, __ATOMIC_RELEASE);
+    return;
+  }
+  const auto start = std::chrono::steady_clock::now();
+  for (int s = 1; s <= senders; ++s) {
+    while (__atomic_load_n(flag(s), __ATOMIC_ACQUIRE) == 0) {
+      if (std::chrono::steady_clock::now() - start > std::chrono::seconds(60)) Fail("rank " + std::to_string(s) + " never sent");
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+  }
+  Message m;
+  for (int i = 0; i < senders; ++i) {
+    if (!t.TryRecv(Transport::kAnySource, kTagSlept, &m)) {
+      Fail("message " + std::to_string(i + 1) + " of " + std::to_string(senders) +
+           " that came while rank 0 slept was not found by its probe");
+    }
+  }
+}
+
 int Main(int argc, char** argv) {
   auto transport = MakeMpiTransport(&argc, &argv);
   Transport& t = *transport;
@@ -175,6 +216,7 @@ int Main(int argc, char** argv) {
     }
   }
   CheckAreas(t, senders);
+  CheckSeenAfterSleep(t, senders);
   if (t.rank() == 0) std::printf("transport_check: ok (%d senders, %zu messages each, 3 rounds)\n", senders, count);
   t.Barrier();
   FinalizeMpi();
