@@ -1,6 +1,6 @@
 // First-fit allocation of blocks in a shared area (Transport::OwnArea): a
-// worker places its pull replies and pushes above 4 KiB there
-// (PsClient::kMinPlacedBytes), a few blocks at a time. The lowest
+// worker places its pull replies, pushes and pull requests above 4 KiB
+// there (PsClient::kMinPlacedBytes), a few blocks at a time. The lowest
 // free offset is taken first, so the pages in use (backed as first written)
 // stay those of the peak of replies in flight.
 #ifndef RECSYS_COMMON_AREA_ALLOCATOR_H_

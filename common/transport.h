@@ -156,7 +156,7 @@ class Transport {
   // receiver is usually waiting for exactly that message.
   virtual bool SendsInFlight() { return false; }
 
-  // ---- Shared areas: node-local memory for replies and pushes ----
+  // ---- Shared areas: node-local memory for replies, pushes, requests ----
   //
   // A rank may own an area: memory that the ranks on its node can map,
   // write and read. A worker lends blocks of its area to servers on its

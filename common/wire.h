@@ -61,8 +61,9 @@ static_assert(sizeof(FrameHeader) == 16, "frame header layout");
 // A pull reply's frame is at the place its pull offered, not in the message.
 constexpr std::uint32_t kReplyPlaced = 1;
 // A pull's sections (its keys) are in the worker's shared area, at the place
-// that follows the reply's place in the message.
-constexpr std::uint32_t kRequestPlaced = 1;
+// that follows the reply's place in the message. A pull's flags are 0 or
+// this; it has at most one section per table.
+constexpr std::uint32_t kRequestPlaced = 2;  // not kReplyPlaced: a mix-up shows
 
 // Where a pull's reply may be written instead of sent: `bytes` bytes at
 // `offset` in the puller's shared area (Transport::OwnArea). bytes == 0:

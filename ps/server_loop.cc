@@ -224,7 +224,15 @@ class Server {
     // The sections: in the message, or (kRequestPlaced) where the worker
     // wrote them in its shared area, which it keeps until our reply.
     std::optional<FrameReader> placed_sections;
-    std::size_t sections_bytes = m.data.size();
+    if (header.step != 0 && header.step != kRequestPlaced) {
+      throw InputError(Concat("pull from rank ", m.source, " has flags ", header.step, " (expected 0 or ",
+                              kRequestPlaced, ")"));
+    }
+    // At most one section per table: a larger count comes off the wire.
+    if (header.sections > shard_.num_tables()) {
+      throw InputError(Concat("pull from rank ", m.source, " has ", header.sections, " sections; this server holds ",
+                              shard_.num_tables(), " tables"));
+    }
     if (header.step == kRequestPlaced) {
       const auto at = in.Get<ReplyPlace>();
       if (!in.done()) throw InputError(Concat("placed pull from rank ", m.source, " has ", m.data.size(), " bytes"));
@@ -239,19 +247,20 @@ class Server {
         throw InputError(Concat("pull from rank ", m.source, " has its keys in ", at.bytes, " bytes at offset ",
                                 at.offset, " of its shared area of ", area.size, " bytes"));
       }
+      // The reply would overwrite keys not yet read (both places inside).
+      if (place.bytes > 0 && place.InsideOf(area.size) && place.offset < at.offset + at.bytes &&
+          at.offset < place.offset + place.bytes) {
+        throw InputError(Concat("pull from rank ", m.source, " offers a place for its reply that overlaps its keys"));
+      }
       std::atomic_thread_fence(std::memory_order_acquire);  // pairs with the worker's release
-      sections_bytes = static_cast<std::size_t>(at.bytes);
-      placed_sections.emplace(area.data + at.offset, sections_bytes, "placed pull", m.source);
+      placed_sections.emplace(area.data + at.offset, static_cast<std::size_t>(at.bytes), "placed pull", m.source);
       ++placed_requests_;
     }
     FrameReader& sections_in = placed_sections ? *placed_sections : in;
     // First pass: size the reply exactly, so it is written without regrowth.
     std::size_t bytes = sizeof(FrameHeader);
     std::vector<std::pair<SectionHeader, const Key*>> sections;
-    // header.sections comes off the wire: reserve no more than the frame can
-    // hold (8 header bytes per section); a count too large for the frame
-    // then fails in Get below instead of allocating up to 64 GiB here.
-    sections.reserve(std::min<std::size_t>(header.sections, sections_bytes / sizeof(SectionHeader)));
+    sections.reserve(header.sections);  // at most the tables (checked above)
     for (std::uint32_t s = 0; s < header.sections; ++s) {
       const auto sec = sections_in.Get<SectionHeader>();
       CheckTable(sec.table, m.source);

@@ -122,9 +122,10 @@ PsClient::Ticket PsClient::Pull(const std::vector<Key>& keys, ParamBuffers* rows
     if (header.sections == 0 && !send_empty_) continue;
     // A reply of more than kMinPlacedBytes from a server on this node is
     // written into this rank's shared area, if it has room; otherwise it
-    // comes as a message. (Blocks in use: one per server for each pull in
-    // flight, --prefetch + 1, and each push not yet acked, --staleness + 1:
-    // AreaAllocator's linear scan stays short for the usual tens.)
+    // comes as a message. (Blocks in use: up to two per server for each
+    // pull in flight, --prefetch + 1, its reply's and its keys', and one for
+    // each push not yet acked, --staleness + 1: AreaAllocator's linear scan
+    // stays short for the usual tens.)
     ReplyPlace& place = pending->places[static_cast<std::size_t>(s)];
     std::size_t offset = 0;
     if (server_on_node_[static_cast<std::size_t>(s)] && reply_bytes > kMinPlacedBytes &&

@@ -87,10 +87,11 @@ class PsClient {
   // Pull requests whose keys were written there for a server to read.
   std::uint64_t placed_requests() const { return placed_requests_; }
 
-  // Pull replies, pushes and pull requests larger than this, to and from a
-  // server on this node, go through this rank's shared area when it has
-  // room; smaller ones are messages. (Pushes and requests only to a server
-  // that has placed a reply: it maps the area.) A placed reply is written once, by the server straight
+  // Pull replies, pushes and pull requests (their frames, the request's
+  // 32-byte head included) larger than this, to and from a server on this
+  // node, go through this rank's shared area when it has room; smaller ones
+  // are messages. (Pushes and requests only to a server that has placed a
+  // reply: it maps the area.) A placed reply is written once, by the server straight
   // into our area, instead of copied into Open MPI's shared memory and out
   // again; that copy was a third of an MF server's time (README
   // "Performance", session 12). Below a few KiB the copies cost less than

@@ -21,7 +21,8 @@ PY
 # Batches of 4,096 examples of dim 64: each server's reply and push (~2,000
 # rows) are above the eager limit (256 KiB, kDefaultEagerLimit), so placed
 # replies are also polled for until read; batch-sized ones above 4 KiB
-# (PsClient::kMinPlacedBytes) are placed too, smaller ones are messages.
+# (PsClient::kMinPlacedBytes) are placed too, smaller ones are messages. The
+# requests (~2,000 keys, 16 KB) are placed once their server has placed a reply.
 for model in mf neumf; do
   args=(--model "$model" --sync --epochs 2 --users 2000 --items 3000 --dim 64 --batch-size 4096 --servers 2)
   run_job 5 "${args[@]}" --metrics-out "$work/area.jsonl" || fail "$model: job with areas"
@@ -36,7 +37,7 @@ for model in mf neumf; do
   [ "$n" -eq 0 ] && [ "$total" -gt 0 ] || fail "$model: $n of $total replies placed without areas"
   [ "$rn" -eq 0 ] || fail "$model: $rn of $total requests placed without areas"
   [ "$pn" -eq 0 ] && [ "$ptotal" -gt 0 ] || fail "$model: $pn of $ptotal pushes placed without areas"
-  same_metrics "$work/area.jsonl" "$work/msg.jsonl" || fail "$model: placed replies changed the results"
+  same_metrics "$work/area.jsonl" "$work/msg.jsonl" || fail "$model: placed replies, pushes or requests changed the results"
 done
 for bad in abc -1 12x 99999999999; do
   if RECSYS_SHARED_AREA_MB="$bad" run_job 3 --epochs 1 --users 50 --items 40; then

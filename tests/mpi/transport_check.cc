@@ -125,6 +125,10 @@ void CheckAreas(Transport& t, int senders) {
 // sends one message, then flags in rank 0's area (block 0, unused above)
 // that it has gone; rank 0 waits for the flags without calling MPI, then
 // must receive every message with one TryRecv each. Skipped without areas.
+// (This is Open MPI's ob1 over shared memory, the project's transport: one
+// progress call takes every queued message, so a second probe finds each.
+// It fails without the second probe, unless a message happened to come
+// while rank 0 was still in the barrier's last MPI calls.)
 void CheckSeenAfterSleep(Transport& t, int senders) {
   if (SharedAreaBytesFromEnv() == 0) return;
   constexpr int kTagSlept = 104;

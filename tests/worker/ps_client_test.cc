@@ -17,6 +17,7 @@
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
 #include "common/config.h"
@@ -451,60 +452,97 @@ TEST(PsClientTest, LargePushesAreReadFromTheWorkersAreaOnceItsServerWroteThere) 
 // keys written there and read in place by the server (kRequestPlaced); the
 // block is freed at the reply (RunWithServers checks that none is left).
 // Before any reply was placed, and without an area, the keys go in the
-// message. Training and evaluation pulls, several in flight, must return
-// every row right either way.
+// message. Training and evaluation pulls of different keys, several in
+// flight, must return every row right either way (a server reading another
+// pull's block, or one freed too early, would return wrong rows), also when
+// the reply is small enough to come as a message (a width-1 table).
 TEST(PsClientTest, LargePullRequestsAreReadFromTheWorkersAreaOnceItsServerWroteThere) {
-  const std::vector<TableSpec> tables = {Spec(0, "emb", 63, InitKind::kNormal, 0.1f),
-                                         Spec(1, "linear", 1, InitKind::kUniform, 0.3f)};
-  std::vector<Key> keys;
-  for (std::uint64_t i = 0; i < 5000; ++i) keys.push_back(MakeKey(kFieldItem, i * 7 + 3));
-  std::vector<Key> pushed;
-  for (std::size_t i = 0; i < keys.size(); i += 3) pushed.push_back(keys[i]);
-  const ParamBuffers g = Gradients(tables, pushed, 0);
+  const std::vector<TableSpec> wide = {Spec(0, "emb", 63, InitKind::kNormal, 0.1f),
+                                       Spec(1, "linear", 1, InitKind::kUniform, 0.3f)};
+  const std::vector<TableSpec> narrow = {Spec(0, "linear", 1, InitKind::kUniform, 0.3f)};
   constexpr int kRounds = 4;
-  for (int servers : {1, 2}) {
-    // One server's keys: 2 tables x (8 bytes of section header + n keys).
-    const std::size_t n = keys.size() / static_cast<std::size_t>(servers) / 2;  // at least, whatever the split
-    ASSERT_GT(2 * (8 + n * 8), PsClient::kMinPlacedBytes);
+  struct Case {
+    const std::vector<TableSpec>* tables;
+    std::uint64_t count;
+    int servers;
+    bool replies_placed;
+  };
+  // One server's keys take 8 bytes of section header + 8 per key for each
+  // table; its reply 8 + 4 * width per key. With two servers each gets at
+  // least 2,000 of the 5,000 keys (this hash), so both go through the area.
+  for (const Case& c : {Case{&wide, 5000, 1, true}, Case{&wide, 5000, 2, true}, Case{&narrow, 600, 1, false}}) {
+    const std::vector<TableSpec>& tables = *c.tables;
+    // Pull j of the run asks for its own keys, shifted by j; every third key
+    // of the whole range has a gradient.
+    const auto keys_of = [&](std::size_t j) {
+      std::vector<Key> keys;
+      for (std::uint64_t i = 0; i < c.count; ++i) keys.push_back(MakeKey(kFieldItem, i * 7 + 3 + 11 * j));
+      return keys;
+    };
+    std::vector<Key> pushed;
+    for (std::uint64_t k = 0; k < c.count * 7 + 11 * 3 * kRounds + 3; k += 3) pushed.push_back(MakeKey(kFieldItem, k));
+    std::unordered_map<Key, std::size_t> pushed_at;
+    for (std::size_t i = 0; i < pushed.size(); ++i) pushed_at[pushed[i]] = i;
+    const ParamBuffers g = Gradients(tables, pushed, 0);
+    if (c.servers == 1) {
+      ASSERT_GT(16 + 16 + tables.size() * (8 + c.count * 8), PsClient::kMinPlacedBytes);
+      ASSERT_EQ(16 + 8 + c.count * 4 > PsClient::kMinPlacedBytes, c.replies_placed);
+    }
     for (std::size_t area : {kDefaultSharedAreaBytes, std::size_t{0}}) {
-      SCOPED_TRACE("servers " + std::to_string(servers) + ", area " + std::to_string(area));
-      std::vector<std::vector<ParamBuffers>> rows(kRounds, std::vector<ParamBuffers>(3));
-      std::uint64_t placed = 0;
+      SCOPED_TRACE(std::to_string(c.count) + " keys, " + std::to_string(tables.size()) + " tables, servers " +
+                   std::to_string(c.servers) + ", area " + std::to_string(area));
+      std::vector<ParamBuffers> rows(3 * kRounds);
+      std::uint64_t placed = 0, placed_replies = 0;
       const std::vector<ServerStats> stats = RunWithServers(
-          servers, tables, ServerConfig("sgd", 1.0f),
+          c.servers, tables, ServerConfig("sgd", 1.0f),
           [&](PsClient& ps) {
             ps.Push(pushed, g);
             ps.WaitPushes(0);
-            for (auto& round : rows) {
-              // Round 0's pulls all leave before any reply has come.
-              const PsClient::Ticket first = ps.Pull(keys, &round[0]);
-              ps.Pull(keys, &round[1], /*eval=*/true);
-              const PsClient::Ticket last = ps.Pull(keys, &round[2]);
+            if (!c.replies_placed) {
+              // Replies this small never go into the area: a large one first,
+              // so that the server has written there.
+              std::vector<Key> many;
+              for (std::uint64_t i = 0; i < 2000; ++i) many.push_back(MakeKey(kFieldUser, i));
+              ParamBuffers once;
+              ps.Wait(ps.Pull(many, &once));
+            }
+            std::vector<std::vector<Key>> keys;
+            for (std::size_t j = 0; j < rows.size(); ++j) keys.push_back(keys_of(j));
+            for (std::size_t j = 0; j < rows.size(); j += 3) {
+              // The first round's pulls all leave before any reply has come.
+              const PsClient::Ticket first = ps.Pull(keys[j], &rows[j]);
+              ps.Pull(keys[j + 1], &rows[j + 1], /*eval=*/true);
+              const PsClient::Ticket last = ps.Pull(keys[j + 2], &rows[j + 2]);
               for (PsClient::Ticket t = first; t <= last; ++t) ps.Wait(t);
             }
             placed = ps.placed_requests();
+            placed_replies = ps.placed_replies();
           },
           area);
-      std::uint64_t served_placed = 0, requests = 0;
-      for (const ServerStats& s : stats) {
-        served_placed += s.pull_requests_placed;
-        requests += s.pull_requests;
-      }
+      std::uint64_t served_placed = 0;
+      for (const ServerStats& s : stats) served_placed += s.pull_requests_placed;
       EXPECT_EQ(served_placed, placed);
-      EXPECT_EQ(requests, 3u * kRounds * static_cast<std::uint64_t>(servers));
-      EXPECT_EQ(placed, area == 0 ? 0u : 3u * (kRounds - 1) * static_cast<std::uint64_t>(servers));
-      for (const auto& round : rows) {
-        for (const ParamBuffers& r : round) {
-          for (std::size_t t = 0; t < tables.size(); ++t) {
-            ASSERT_EQ(r.storage[t].size(), keys.size() * static_cast<std::size_t>(tables[t].width));
-            for (std::size_t i = 0; i < keys.size(); ++i) {
-              std::vector<Real> expected = Init(tables[t], keys[i]);
-              if (i % 3 == 0) {
-                const std::vector<Real> gi = RowOf(g, tables, t, i / 3);
-                for (std::size_t j = 0; j < expected.size(); ++j) expected[j] -= gi[j];
-              }
-              ASSERT_EQ(RowOf(r, tables, t, i), expected) << "table " << t << " row " << i;
+      const std::uint64_t servers = static_cast<std::uint64_t>(c.servers);
+      if (area == 0) {
+        EXPECT_EQ(placed, 0u);
+      } else if (c.replies_placed) {
+        EXPECT_EQ(placed, 3u * (kRounds - 1) * servers);
+      } else {
+        EXPECT_EQ(placed, 3u * kRounds * servers);
+        EXPECT_EQ(placed_replies, 1u);  // the large one only
+      }
+      for (std::size_t j = 0; j < rows.size(); ++j) {
+        const std::vector<Key> keys = keys_of(j);
+        for (std::size_t t = 0; t < tables.size(); ++t) {
+          ASSERT_EQ(rows[j].storage[t].size(), keys.size() * static_cast<std::size_t>(tables[t].width));
+          for (std::size_t i = 0; i < keys.size(); ++i) {
+            std::vector<Real> expected = Init(tables[t], keys[i]);
+            const auto at = pushed_at.find(keys[i]);
+            if (at != pushed_at.end()) {
+              const std::vector<Real> gi = RowOf(g, tables, t, at->second);
+              for (std::size_t e = 0; e < expected.size(); ++e) expected[e] -= gi[e];
             }
+            ASSERT_EQ(RowOf(rows[j], tables, t, i), expected) << "pull " << j << " table " << t << " row " << i;
           }
         }
       }
@@ -700,9 +738,16 @@ TEST(PsClientTest, ServerReadsAPlacedPullRequestOnlyFromInsideTheArea) {
   constexpr std::size_t kSections = 8 + 3 * 8;  // the sections' bytes
   // Writes the request's sections at offset `at` of the worker's area and
   // sends a pull naming `place` (bytes 1: the sections' size), then `extra`
-  // bytes; returns the server's error, or "" and its reply in *reply.
+  // bytes; the header says `sections` and `flags`, and the reply's place is
+  // `reply_place` (none: by message). Returns the server's error, or "" and
+  // its reply in *reply.
+  struct Head {
+    std::uint32_t sections = 1;
+    std::uint32_t flags = kRequestPlaced;
+    ReplyPlace reply_place;
+  };
   const auto serve = [&](ReplyPlace place, std::size_t area, Message* reply, std::size_t at = 4096,
-                         std::size_t extra = 0) -> std::string {
+                         std::size_t extra = 0, Head head = Head()) -> std::string {
     std::vector<std::unique_ptr<Transport>> transports;
     const std::string error = ServeWorkerMessages(
         tables, ServerConfig("sgd", 1.0f), area,
@@ -717,10 +762,10 @@ TEST(PsClientTest, ServerReadsAPlacedPullRequestOnlyFromInsideTheArea) {
           FrameWriter out(&frame);
           FrameHeader header;
           header.request = 11;
-          header.sections = 1;
-          header.step = kRequestPlaced;
+          header.sections = head.sections;
+          header.step = head.flags;
           out.Put(header);
-          out.Put(ReplyPlace{});  // the reply by message
+          out.Put(head.reply_place);
           out.Put(place);
           frame.resize(frame.size() + extra, 0);
           worker.Send(1, kTagPull, std::move(frame));
@@ -733,11 +778,14 @@ TEST(PsClientTest, ServerReadsAPlacedPullRequestOnlyFromInsideTheArea) {
   };
   Message reply;
 
-  // A place inside the area: the keys' rows come back.
+  // A place inside the area: the keys' rows come back, in a reply that is
+  // not flagged as placed (it came as a message).
   ASSERT_EQ(serve(ReplyPlace{4096, 1}, area_bytes, &reply), "");
   {
     FrameReader in(reply.data, "reply");
-    EXPECT_EQ(in.Get<FrameHeader>().request, 11u);
+    const auto header = in.Get<FrameHeader>();
+    EXPECT_EQ(header.request, 11u);
+    EXPECT_EQ(header.step, 0u);
     EXPECT_EQ(in.Get<SectionHeader>().n, 3u);
     const Real* rows = in.GetArray<Real>(12);
     for (std::size_t i = 0; i < keys.size(); ++i) {
@@ -762,6 +810,27 @@ TEST(PsClientTest, ServerReadsAPlacedPullRequestOnlyFromInsideTheArea) {
             std::string::npos);
   // No area to read them from.
   EXPECT_NE(serve(ReplyPlace{4096, kSections}, 0, &reply).find("which this server cannot map"), std::string::npos);
+  // More sections than tables: refused before anything is sized from them
+  // (zeros in the area would read as empty sections).
+  Head many;
+  many.sections = 0xffffffffu;
+  EXPECT_NE(serve(ReplyPlace{0, area_bytes}, area_bytes, &reply, 4096, 0, many)
+                .find("pull from rank 2 has 4294967295 sections; this server holds 1 tables"),
+            std::string::npos);
+  // Flags other than 0 and kRequestPlaced.
+  Head flags;
+  flags.flags = kRequestPlaced + 1;
+  EXPECT_NE(serve(ReplyPlace{4096, 1}, area_bytes, &reply, 4096, 0, flags).find("pull from rank 2 has flags 3"),
+            std::string::npos);
+  // A reply's place over the keys.
+  Head overlap;
+  overlap.reply_place = ReplyPlace{4096 - 64, 128};
+  EXPECT_NE(serve(ReplyPlace{4096, 1}, area_bytes, &reply, 4096, 0, overlap).find("overlaps its keys"),
+            std::string::npos);
+  // Apart from them: the reply is written there.
+  overlap.reply_place = ReplyPlace{8192, 128};
+  ASSERT_EQ(serve(ReplyPlace{4096, 1}, area_bytes, &reply, 4096, 0, overlap), "");
+  EXPECT_EQ(FrameReader(reply.data, "note").Get<FrameHeader>().step, kReplyPlaced);
 }
 
 // A pull may offer a place in the worker's shared area for its reply; the
@@ -1135,15 +1204,23 @@ TEST(LocalJobTest, SyncResultsAreTheSameThroughSharedAreasAndMessages) {
     SCOPED_TRACE(std::to_string(workers) + " workers");
     const std::string area_out = dir.path() + "/area" + std::to_string(workers) + ".jsonl";
     const std::string msg_out = dir.path() + "/msg" + std::to_string(workers) + ".jsonl";
-    const std::vector<EpochResult> area =
-        RunJob(2 + workers, JobConfig({"--sync", "--servers", "1", "--metrics-out", area_out}));
-    const std::vector<EpochResult> messages =
-        RunJob(2 + workers, JobConfig({"--sync", "--servers", "1", "--metrics-out", msg_out}), 0);
+    // Batches with keys enough for placed requests (above 4 KiB: 512 keys),
+    // which lockstep servers queue with their blocks held.
+    const auto config = [&](const std::string& out) {
+      Config c = JobConfig({"--sync", "--servers", "1", "--batch-size", "2048", "--metrics-out", out});
+      c.users = 1500;
+      c.items = 1000;
+      return c;
+    };
+    const std::vector<EpochResult> area = RunJob(2 + workers, config(area_out));
+    const std::vector<EpochResult> messages = RunJob(2 + workers, config(msg_out), 0);
     EXPECT_GT(total(area_out, "pull_replies_placed"), 0u);
     EXPECT_GT(total(area_out, "pushes_placed"), 0u);
+    EXPECT_GT(total(area_out, "pull_requests_placed"), 0u);
     EXPECT_GT(total(msg_out, "push_requests"), 0u);
     EXPECT_EQ(total(msg_out, "pull_replies_placed"), 0u);
     EXPECT_EQ(total(msg_out, "pushes_placed"), 0u);
+    EXPECT_EQ(total(msg_out, "pull_requests_placed"), 0u);
     ASSERT_EQ(area.size(), 2u);
     ExpectSameResults(area, messages);
   }
