@@ -39,6 +39,14 @@ for model in mf neumf; do
   [ "$pn" -eq 0 ] && [ "$ptotal" -gt 0 ] || fail "$model: $pn of $ptotal pushes placed without areas"
   same_metrics "$work/area.jsonl" "$work/msg.jsonl" || fail "$model: placed replies, pushes or requests changed the results"
 done
+# Asynchronous, with each worker's next pull in flight beside its pushes:
+# requests, replies and pushes are placed too (results differ run to run,
+# so only the counts are checked, and that the job completes).
+run_job 5 --model mf --epochs 2 --users 2000 --items 3000 --dim 64 --batch-size 4096 --servers 2 \
+  --metrics-out "$work/async.jsonl" || fail "asynchronous job with areas"
+read -r n total pn ptotal rn < <(placed "$work/async.jsonl")
+[ "$n" -gt 0 ] && [ "$pn" -gt 0 ] && [ "$rn" -gt 0 ] \
+  || fail "asynchronous: $n replies, $pn pushes, $rn requests of $total pulls placed"
 for bad in abc -1 12x 99999999999; do
   if RECSYS_SHARED_AREA_MB="$bad" run_job 3 --epochs 1 --users 50 --items 40; then
     fail "RECSYS_SHARED_AREA_MB=$bad was accepted"
