@@ -474,11 +474,10 @@ TEST(PsClientTest, LargePullRequestsAreReadFromTheWorkersAreaOnceItsServerWroteT
     const std::vector<TableSpec>& tables = *c.tables;
     // Pull j of the run asks for its own keys, shifted by j; every third key
     // of the whole range has a gradient.
-    const auto keys_of = [&](std::size_t j) {
-      std::vector<Key> keys;
-      for (std::uint64_t i = 0; i < c.count; ++i) keys.push_back(MakeKey(kFieldItem, i * 7 + 3 + 11 * j));
-      return keys;
-    };
+    std::vector<std::vector<Key>> keys(3 * kRounds);
+    for (std::size_t j = 0; j < keys.size(); ++j) {
+      for (std::uint64_t i = 0; i < c.count; ++i) keys[j].push_back(MakeKey(kFieldItem, i * 7 + 3 + 11 * j));
+    }
     std::vector<Key> pushed;
     for (std::uint64_t k = 0; k < c.count * 7 + 11 * 3 * kRounds + 3; k += 3) pushed.push_back(MakeKey(kFieldItem, k));
     std::unordered_map<Key, std::size_t> pushed_at;
@@ -506,8 +505,6 @@ TEST(PsClientTest, LargePullRequestsAreReadFromTheWorkersAreaOnceItsServerWroteT
               ParamBuffers once;
               ps.Wait(ps.Pull(many, &once));
             }
-            std::vector<std::vector<Key>> keys;
-            for (std::size_t j = 0; j < rows.size(); ++j) keys.push_back(keys_of(j));
             for (std::size_t j = 0; j < rows.size(); j += 3) {
               // The first round's pulls all leave before any reply has come.
               const PsClient::Ticket first = ps.Pull(keys[j], &rows[j]);
@@ -532,12 +529,11 @@ TEST(PsClientTest, LargePullRequestsAreReadFromTheWorkersAreaOnceItsServerWroteT
         EXPECT_EQ(placed_replies, 1u);  // the large one only
       }
       for (std::size_t j = 0; j < rows.size(); ++j) {
-        const std::vector<Key> keys = keys_of(j);
         for (std::size_t t = 0; t < tables.size(); ++t) {
-          ASSERT_EQ(rows[j].storage[t].size(), keys.size() * static_cast<std::size_t>(tables[t].width));
-          for (std::size_t i = 0; i < keys.size(); ++i) {
-            std::vector<Real> expected = Init(tables[t], keys[i]);
-            const auto at = pushed_at.find(keys[i]);
+          ASSERT_EQ(rows[j].storage[t].size(), keys[j].size() * static_cast<std::size_t>(tables[t].width));
+          for (std::size_t i = 0; i < keys[j].size(); ++i) {
+            std::vector<Real> expected = Init(tables[t], keys[j][i]);
+            const auto at = pushed_at.find(keys[j][i]);
             if (at != pushed_at.end()) {
               const std::vector<Real> gi = RowOf(g, tables, t, at->second);
               for (std::size_t e = 0; e < expected.size(); ++e) expected[e] -= gi[e];
@@ -641,7 +637,6 @@ TEST(PsClientTest, RowsOfEveryCopyWidthGoThroughTwoServers) {
 // map) as bad input naming the rank.
 TEST(PsClientTest, ServerReadsAPlacedPushOnlyFromInsideTheArea) {
   const std::vector<TableSpec> tables = {Spec(0, "emb", 4, InitKind::kNormal, 0.1f)};
-  const Topology topology(3, 1);  // coordinator, server, worker
   const std::size_t area_bytes = std::size_t{1} << 20;
   const std::vector<Key> keys = {MakeKey(kFieldItem, 1), MakeKey(kFieldItem, 2)};
   const std::vector<Real> grads = {1, 2, 3, 4, 5, 6, 7, 8};
@@ -709,18 +704,10 @@ TEST(PsClientTest, ServerReadsAPlacedPushOnlyFromInsideTheArea) {
   EXPECT_NE(serve(ReplyPlace{4096, 40}, area_bytes, &reply).find("runs past the end"), std::string::npos);
   // A note of the wrong size.
   {
-    auto transports = MakeLocalTransports(3, area_bytes);
-    SetupMessage setup;
-    setup.tables = tables;
-    SendControl(*transports[0], 1, kTagSetup, setup);
-    Bytes note(24, 0);
-    transports[2]->Send(1, kTagPushPlaced, std::move(note));
-    std::string error;
-    try {
-      RunServer(*transports[1], topology, ServerConfig("sgd", 1.0f));
-    } catch (const InputError& e) {
-      error = e.what();
-    }
+    std::vector<std::unique_ptr<Transport>> transports;
+    const std::string error = ServeWorkerMessages(
+        tables, ServerConfig("sgd", 1.0f), area_bytes,
+        [](Transport& worker) { worker.Send(1, kTagPushPlaced, Bytes(24, 0)); }, &transports);
     EXPECT_NE(error.find("placed push from rank 2 has 24 bytes"), std::string::npos) << error;
   }
   // No area to read it from.
